@@ -1,0 +1,89 @@
+/*
+ * Configuration: parsing /etc/ksockd.conf (libconfig syntax) into a
+ * reference-counted generation.  Listener sockets outlive a generation (a
+ * reload swaps the generation a listener points at); every connection holds
+ * a reference to the generation it started with, so its plugin state and
+ * limits stay valid until it ends.
+ */
+#ifndef KS_CONF_H
+#define KS_CONF_H
+
+#include <libconfig.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "loader.h"
+
+enum ks_proto {
+	KS_PROTO_TCP = 0,
+	KS_PROTO_UNIX = 1,
+};
+
+struct ks_conf;
+
+/* One `listeners` entry.  Values are already validated and defaulted. */
+struct ks_lconf {
+	struct ks_conf *conf; /* the generation this belongs to */
+	const char *name;     /* strings point into conf->cfg */
+	enum ks_proto protocol;
+	const char *address; /* IP literal, or a filesystem path for unix */
+	int port;            /* tcp only; 0 = ephemeral */
+	const char *handler; /* as written in the file */
+	char *handler_path;  /* resolved: plugin_dir/NAME.so or absolute */
+	int backlog;         /* default 511 */
+	bool reuse_address;  /* default true */
+	bool reuse_port;     /* default false */
+	bool no_delay;       /* default true */
+	bool keep_alive;     /* default false */
+	int type_of_service; /* default 0 = leave alone */
+	int linger;          /* seconds; -1 = system default */
+	int send_buffer;     /* bytes; 0 = system default */
+	int receive_buffer;  /* bytes; 0 = system default */
+	size_t max_line_length; /* default 8192 */
+	double idle_timeout;    /* seconds; 0 = none; default 300 */
+	config_setting_t *options; /* the `options` group, or NULL */
+	const char *file;          /* where the entry starts, for messages */
+	int line;
+	struct ks_plugin_inst plugin; /* filled by ks_conf_load_plugins */
+};
+
+struct ks_conf {
+	int refs;
+	config_t cfg;
+	char *path;
+	const char *plugin_dir; /* default: the compiled-in KS_PLUGIN_DIR */
+	int log_level;          /* KS_LOG_*; default KS_LOG_INFO */
+	double shutdown_timeout; /* seconds; default 30 */
+	size_t coroutine_stack;  /* bytes; default 65536 */
+	size_t nlisteners;
+	struct ks_lconf *listeners;
+	bool plugins_loaded;
+};
+
+/*
+ * Parses and validates `path`.  Every problem is logged at error level as
+ * "FILE:LINE: message" (all of them, not just the first); returns 0 and
+ * stores a generation with one reference in *out, or -1 with *out NULL.
+ * Checks: syntax, unknown keys, wrong types, out-of-range values, duplicate
+ * names, two listeners on one address, handler files that do not exist.
+ * Plugins are not loaded here (see ks_conf_load_plugins).
+ */
+int ks_conf_load(const char *path, struct ks_conf **out);
+
+/*
+ * dlopens every listener's handler and calls its init() with the listener's
+ * options.  Logs "FILE:LINE: listener NAME: ..." for each failure (unloadable
+ * file, wrong ABI, rejected options) and returns -1 if any failed; plugins
+ * loaded so far are released again in that case.
+ */
+int ks_conf_load_plugins(struct ks_conf *conf);
+
+void ks_conf_ref(struct ks_conf *conf);
+/* Drops a reference; the last one calls every plugin's fini, dlcloses them
+ * and frees the generation. */
+void ks_conf_unref(struct ks_conf *conf);
+
+/* Parses "error" | "warn" | "info" | "debug"; -1 if none of them. */
+int ks_log_level_parse(const char *s);
+
+#endif

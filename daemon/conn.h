@@ -1,0 +1,68 @@
+/*
+ * Connections: an accepted socket, its stream, the handler coroutine(s),
+ * the idle timer, and the reference to the config generation it started
+ * with.
+ */
+#ifndef KS_CONN_H
+#define KS_CONN_H
+
+#include <ev.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "stream.h"
+
+struct ks_lconf;
+struct ks_worker;
+
+enum ks_conn_state {
+	KS_CONN_RUNNING,  /* handler (or a coroutine it spawned) is alive */
+	KS_CONN_DRAINING, /* all coroutines done, sending what is buffered */
+	KS_CONN_CLOSED,   /* socket closed; memory freed at the next reap */
+};
+
+#define KS_ADDRSTRLEN (sizeof(struct sockaddr_un) + 16)
+
+struct ks_conn {
+	struct ks_worker *wk;
+	struct ks_lconf *lc; /* holds a reference on lc->conf */
+	struct ks_stream st;
+	enum ks_conn_state state;
+	unsigned ncoro;            /* live coroutines of this connection */
+	ev_timer idle;
+	double idle_timeout;       /* 0 = none */
+	ev_tstamp last_progress;
+	int err;                   /* errno behind the last KS_EIO */
+	bool canceled;
+	struct sockaddr_storage peer, local;
+	socklen_t peer_len, local_len;
+	char peer_str[KS_ADDRSTRLEN];
+	char local_str[KS_ADDRSTRLEN];
+	struct ks_conn *prev, *next; /* the worker's list */
+};
+
+/* Takes ownership of the accepted non-blocking fd, applies the listener's
+ * socket options, starts the handler coroutine.  On failure closes fd and
+ * returns NULL (logged). */
+struct ks_conn *ks_conn_start(struct ks_worker *wk, struct ks_lconf *lc,
+			      int fd, const struct sockaddr *peer,
+			      socklen_t peer_len);
+
+/* Shutdown: wakes every waiting coroutine with KS_ECANCELED; from then on
+ * suspending calls fail at once with KS_ECANCELED. */
+void ks_conn_cancel(struct ks_conn *c);
+
+/* Closes the socket now (after shutdown_timeout); coroutines still alive
+ * are abandoned (their stacks freed). */
+void ks_conn_abort(struct ks_conn *c);
+
+/* Frees a closed connection (called by the worker's reaper). */
+void ks_conn_free(struct ks_conn *c);
+
+/* Formats an address as "1.2.3.4:5", "[::1]:5" or "unix:/path". */
+void ks_addr_format(const struct sockaddr *sa, socklen_t len, char *buf,
+		    size_t size);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * Listeners: bound sockets and their accept watchers.  A listener owns its
+ * fd and points at the listener config of the current generation; a reload
+ * can hand the same fd to a new generation.
+ */
+#ifndef KS_LISTENER_H
+#define KS_LISTENER_H
+
+#include <ev.h>
+
+#include "conn.h"
+
+struct ks_lconf;
+struct ks_worker;
+
+struct ks_listener {
+	struct ks_worker *wk;
+	struct ks_lconf *lc; /* holds a reference on lc->conf */
+	int fd;
+	ev_io io;
+	ev_timer retry;  /* re-arms accepting after fd exhaustion */
+	ev_tstamp last_emfile_log;
+	char bound[KS_ADDRSTRLEN]; /* actual address, port 0 resolved */
+	struct ks_listener *next;
+};
+
+/* Creates, configures, binds and listens.  On failure returns NULL and logs
+ * "listener NAME: ADDRESS: reason". */
+struct ks_listener *ks_listener_open(struct ks_worker *wk, struct ks_lconf *lc);
+void ks_listener_start(struct ks_listener *l);
+void ks_listener_stop(struct ks_listener *l);
+/* Stops, closes the fd (unlinking a unix socket path) and frees. */
+void ks_listener_close(struct ks_listener *l);
+
+#endif

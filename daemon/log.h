@@ -1,0 +1,33 @@
+/*
+ * Logging to stderr.  Three formats: "text" for a terminal (timestamp and
+ * level), "journal" when stderr is connected to journald (JOURNAL_STREAM is
+ * set: sd-daemon "<N>" priority prefixes), and "plain" for `ksockd -t`
+ * (the message alone, so config errors read "FILE:LINE: message").
+ */
+#ifndef KS_LOG_H
+#define KS_LOG_H
+
+#include <stdarg.h>
+
+#include <ksockd/plugin.h>
+
+enum ks_log_format {
+	KS_LOG_TEXT = 0,
+	KS_LOG_JOURNAL = 1,
+	KS_LOG_PLAIN = 2,
+};
+
+extern int ks_log_threshold; /* messages above this level are dropped */
+
+#define ks_log_enabled(level) ((level) <= ks_log_threshold)
+
+/* Picks the format (KS_LOG_TEXT becomes KS_LOG_JOURNAL when stderr is the
+ * journal) and the threshold. */
+void ks_log_init(enum ks_log_format fmt, int threshold);
+void ks_log_set_threshold(int threshold);
+
+void ks_vlog(int level, const char *fmt, va_list ap);
+/* Like ks_log, with ": strerror(errno)" appended. */
+void ks_log_errno(int level, const char *fmt, ...) KS_PRINTF(2, 3);
+
+#endif

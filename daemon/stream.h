@@ -1,0 +1,118 @@
+/*
+ * Streams: one connected socket with its read channel (input buffer) and
+ * write channel (output buffer), driven by two ev_io watchers.
+ *
+ * Reading happens in the read watcher's callback: it reads into the input
+ * buffer while there is room and wakes the coroutine waiting on the read
+ * channel.  The watcher stays started while the buffer has room (so no
+ * epoll_ctl per request) and stops when it is full: back-pressure.  A short
+ * read means the socket is drained, so no read is retried for EAGAIN.
+ *
+ * Writes append to the output buffer; the buffer is sent when the
+ * coroutine next waits for input (auto-flush), flushes, sleeps or ends.
+ * A write is tried first and the write watcher armed only when the kernel
+ * buffer is full.
+ *
+ * The transport vtable is what TLS will replace; the core never calls
+ * read(2)/send(2) on a stream's fd directly.
+ */
+#ifndef KS_STREAM_H
+#define KS_STREAM_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <ksockd/plugin.h>
+
+#include "buf.h"
+
+struct ks_stream;
+struct ks_worker;
+struct ks_conn;
+struct ks_coro;
+
+#define KS_WRITE_HIWAT (1024 * 1024)
+
+/* Each returns bytes moved, or -1 with errno (EAGAIN when it would block);
+ * read returns 0 at EOF. */
+struct ks_transport {
+	const char *name;
+	ssize_t (*read)(struct ks_stream *st, void *buf, size_t n);
+	ssize_t (*write)(struct ks_stream *st, const void *buf, size_t n);
+	int (*shutdown_write)(struct ks_stream *st);
+	void (*close)(struct ks_stream *st);
+};
+
+extern const struct ks_transport ks_transport_plain;
+
+struct ks_rchan {
+	struct ks_buf buf;
+	size_t limit;      /* buffer capacity: max(block, max_line + 2) */
+	size_t max_line;
+	size_t scanned;    /* line search progress over buf */
+	bool eof;          /* read returned 0 */
+	bool lent;         /* a pointer into buf is out (line or peek) */
+	bool skip_line;    /* discarding the rest of an over-long line */
+	bool want_read;    /* the watcher should run when there is room */
+	int err;           /* errno of a failed read */
+	struct ks_coro *waiter;
+};
+
+struct ks_wchan {
+	struct ks_buf buf;
+	size_t hiwat;
+	bool shut;        /* shutdown requested/done */
+	bool closed;      /* ks_close: no further writes */
+	int err;          /* errno of a failed write */
+	struct ks_coro *waiter; /* waiting for the buffer to drain */
+	size_t wait_below;      /* wake the waiter when buf.len <= this */
+};
+
+struct ks_stream {
+	struct ks_worker *wk;
+	struct ks_conn *conn; /* owner: timeouts, progress, errno, logs */
+	int fd;
+	const struct ks_transport *tp;
+	void *tp_ctx;
+	ev_io rio, wio;
+	struct ks_rchan in;
+	struct ks_wchan out;
+	bool canceled; /* shutting down: waits return KS_ECANCELED */
+	/* ks_copy in progress with this stream as source / destination */
+	struct ks_stream *pump_to, *pump_from;
+	struct ks_coro *pump_waiter;
+	uint64_t pump_bytes;
+	int pump_status;
+};
+
+/* Sets up a stream on a connected non-blocking fd (takes ownership) and
+ * starts reading.  max_line bounds ks_read_line. */
+void ks_stream_init(struct ks_stream *st, struct ks_worker *wk,
+		    struct ks_conn *conn, int fd, size_t max_line);
+/* Stops the watchers, closes the transport and fd, frees the buffers. */
+void ks_stream_close(struct ks_stream *st);
+
+/* Main or coroutine context: writes as much of the output buffer as the
+ * kernel takes now; arms the write watcher for the rest.  Returns 0, or
+ * a KS_E* status if the stream has failed. */
+int ks_stream_flush_nowait(struct ks_stream *st);
+
+/* Bytes still waiting in the output buffer. */
+static inline size_t
+ks_stream_pending(const struct ks_stream *st)
+{
+	return st->out.buf.len;
+}
+
+/* Wakes every coroutine waiting on this stream with `status` (timeouts,
+ * cancellation). */
+void ks_stream_wake_all(struct ks_stream *st, int status);
+
+/* Called by the stream when it made progress (bytes moved) or when its
+ * pending output drained; implemented by conn.c. */
+void ks_conn_progress(struct ks_conn *conn);
+void ks_conn_drained(struct ks_conn *conn);
+
+#endif

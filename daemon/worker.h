@@ -1,0 +1,50 @@
+/*
+ * A worker: one libev loop with its scheduler, buffer pool, connections and
+ * counters.  Everything mutable lives here, not in globals, so that several
+ * worker processes can run side by side later; counters are plain sums so
+ * the master can add them up across processes.
+ */
+#ifndef KS_WORKER_H
+#define KS_WORKER_H
+
+#include <ev.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "coro.h"
+
+struct ks_conn;
+struct ks_listener;
+
+struct ks_stats {
+	uint64_t accepted;       /* connections accepted */
+	uint64_t closed;         /* connections closed */
+	uint64_t accept_errors;  /* accept() failures, fd exhaustion included */
+	uint64_t timeouts;       /* idle timeouts fired */
+	uint64_t lines_too_long; /* KS_ETOOLONG results */
+	uint64_t bytes_in, bytes_out;
+	uint64_t handler_errors; /* handlers that returned non-zero */
+	uint64_t coro_failures;  /* stacks that could not be allocated */
+};
+
+struct ks_worker {
+	struct ev_loop *loop;
+	struct ks_sched sched;
+	struct ks_bufpool pool;
+	ev_prepare prepare; /* runs queued coroutines, reaps closed conns */
+	struct ks_conn *conns;   /* live connections */
+	struct ks_conn *zombies; /* closed, to be freed at the next prepare */
+	unsigned long nconns;
+	struct ks_stats stats;
+	int stopping; /* no new connections; cancel on timeout */
+};
+
+int ks_worker_init(struct ks_worker *wk, struct ev_loop *loop,
+		   size_t stack_size);
+void ks_worker_destroy(struct ks_worker *wk);
+
+void ks_worker_add_conn(struct ks_worker *wk, struct ks_conn *c);
+/* Unlinks c from the live list and schedules it for freeing. */
+void ks_worker_retire_conn(struct ks_worker *wk, struct ks_conn *c);
+
+#endif

@@ -1,0 +1,255 @@
+/*
+ * ksockd plugin API: the one header a handler plugin includes.
+ *
+ * A plugin is a shared object that exports one symbol, KS_PLUGIN_SYMBOL, a
+ * const ks_plugin descriptor (use KS_PLUGIN_DEFINE).  For every listener that
+ * names the plugin, ksockd calls init() once with that listener's options,
+ * then runs handle() in a coroutine of its own for every accepted connection,
+ * and calls fini() when the listener's configuration goes away.
+ *
+ * handle() is straight-line code.  The functions marked SUSPENDS below look
+ * like blocking calls, but when no data (or no buffer room) is there they
+ * suspend the calling coroutine and let the worker's event loop run other
+ * connections; they return when the operation completed, failed, timed out
+ * or the daemon is shutting down.  Functions not marked SUSPENDS never
+ * suspend.  Suspending functions may only be called from a handler coroutine
+ * (handle() or a coroutine started with ks_spawn()), never from init/fini.
+ *
+ * Status codes: every function that can fail returns KS_OK (0) or one of the
+ * negative KS_E* codes below; ks_strerror() names them.
+ *
+ * Pointers handed out by ksockd (lines, peeked bytes, addresses, names) stay
+ * valid until the next call on the same channel or until the connection ends,
+ * as stated per function; copy what you keep.  A coroutine's stack belongs to
+ * it alone: never hand a pointer to your stack to another coroutine.
+ */
+#ifndef KSOCKD_PLUGIN_H
+#define KSOCKD_PLUGIN_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped on every incompatible change of this header.  Compatible additions
+ * append fields to ks_plugin and are detected through its size field. */
+#define KS_PLUGIN_ABI 1
+#define KS_PLUGIN_SYMBOL "ks_plugin_descriptor"
+
+#if defined(__GNUC__)
+#define KS_API __attribute__((visibility("default")))
+#define KS_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define KS_API
+#define KS_PRINTF(f, a)
+#endif
+
+/* Status codes. */
+enum ks_status {
+	KS_OK = 0,
+	KS_EOF = -1,       /* the peer closed its write side (read channel) */
+	KS_ETOOLONG = -2,  /* a line exceeded the listener's max_line_length */
+	KS_ETIMEDOUT = -3, /* no read or write progress for idle_timeout */
+	KS_EIO = -4,       /* a socket error; ks_conn_errno() tells which */
+	KS_ECLOSED = -5,   /* the channel was shut down or closed locally */
+	KS_ECANCELED = -6, /* the daemon is shutting down: return soon */
+	KS_ENOMEM = -7,    /* out of memory */
+	KS_EINVAL = -8,    /* bad argument (e.g. a peek larger than the buffer) */
+	KS_EBUSY = -9,     /* another coroutine is already waiting on this channel */
+};
+
+/* Log levels, most severe first. */
+enum ks_log_level {
+	KS_LOG_ERR = 0,
+	KS_LOG_WARN = 1,
+	KS_LOG_INFO = 2,
+	KS_LOG_DEBUG = 3,
+};
+
+typedef struct ks_conn ks_conn;       /* one accepted connection */
+typedef struct ks_rchan ks_rchan;     /* the read channel of a connection */
+typedef struct ks_wchan ks_wchan;     /* the write channel of a connection */
+typedef struct ks_options ks_options; /* a listener's `options` group */
+
+/* The descriptor.  Designated initialisers, please; a NULL hook means "not
+ * interested".  abi must be KS_PLUGIN_ABI and size sizeof(ks_plugin): the
+ * loader refuses a plugin built for another ABI. */
+typedef struct ks_plugin {
+	uint32_t abi;
+	uint32_t size;
+	const char *name;    /* short name used in logs */
+	const char *version; /* free-form, logged at load */
+
+	/* Called once per listener, at start-up and by `ksockd -t`, in the
+	 * main context (must not suspend).  Validate `opts` and build the
+	 * listener's state (*state, passed to handle and fini).  On a bad
+	 * option write a message into err (errlen bytes, NUL-terminated) and
+	 * return non-zero: the configuration is rejected with that message,
+	 * prefixed by the listener's file and line. */
+	int (*init)(const ks_options *opts, void **state, char *err, size_t errlen);
+
+	/* Runs in its own coroutine for each connection.  `in` and `out` are
+	 * the connection's read and write channels.  When it returns, ksockd
+	 * flushes what is still buffered in `out` and closes the connection
+	 * (once every coroutine spawned for it has returned too).  The return
+	 * value is logged at debug level when non-zero; it has no other
+	 * effect. */
+	int (*handle)(ks_conn *conn, ks_rchan *in, ks_wchan *out, void *state);
+
+	/* Called once per listener when its configuration is released (after
+	 * the last connection that used it has ended). */
+	void (*fini)(void *state);
+} ks_plugin;
+
+#define KS_PLUGIN_DEFINE(...)                                                  \
+	KS_API extern const ks_plugin ks_plugin_descriptor;                    \
+	const ks_plugin ks_plugin_descriptor = {.abi = KS_PLUGIN_ABI,          \
+						.size = sizeof(ks_plugin),     \
+						__VA_ARGS__}
+
+/* ---- Options (init only) ------------------------------------------------ */
+
+/* Each getter returns KS_OK and stores the value, stores `def` when the key
+ * is absent, or returns KS_EINVAL when the key has the wrong type (and writes
+ * "option NAME: expected TYPE" into err when err is not NULL).  Strings stay
+ * valid until fini(): keep the pointer, no need to copy. */
+KS_API int ks_opt_string(const ks_options *o, const char *name, const char *def,
+			 const char **out, char *err, size_t errlen);
+KS_API int ks_opt_int(const ks_options *o, const char *name, long long def,
+		      long long *out, char *err, size_t errlen);
+KS_API int ks_opt_bool(const ks_options *o, const char *name, int def, int *out,
+		       char *err, size_t errlen);
+KS_API int ks_opt_double(const ks_options *o, const char *name, double def,
+			 double *out, char *err, size_t errlen);
+/* KS_OK if every key in `o` is in the NULL-terminated list `known`; otherwise
+ * KS_EINVAL with "unknown option NAME" in err. */
+KS_API int ks_opt_check_keys(const ks_options *o, const char *const *known,
+			     char *err, size_t errlen);
+
+/* ---- Read channel ------------------------------------------------------- */
+
+/* SUSPENDS.  Reads one line terminated by LF or CRLF.  On KS_OK, *line points
+ * at the line without its terminator, NUL-terminated, *len is its length;
+ * both stay valid until the next read call on `in`.  The line may contain
+ * NUL bytes (binary garbage is passed through; use *len).
+ *  KS_EOF: end of input.  If the peer closed after an unterminated final
+ *          line, *line/*len hold those bytes (*len > 0); at a clean EOF
+ *          *len is 0.
+ *  KS_ETOOLONG: the line is longer than max_line_length.  Its bytes are
+ *          discarded, and the next read_line continues after its end.
+ *  KS_ETIMEDOUT, KS_EIO, KS_ECANCELED: see enum ks_status.
+ * Pending output on the connection is flushed before it waits. */
+KS_API int ks_read_line(ks_rchan *in, char **line, size_t *len);
+
+/* SUSPENDS.  Reads exactly n bytes into buf.  KS_EOF if the input ended
+ * first; the bytes received so far then stay readable (ks_read_some). */
+KS_API int ks_read_exact(ks_rchan *in, void *buf, size_t n);
+
+/* SUSPENDS.  Waits until at least one byte is there, then copies up to cap
+ * bytes into buf and stores the count in *got.  KS_EOF at end of input. */
+KS_API int ks_read_some(ks_rchan *in, void *buf, size_t cap, size_t *got);
+
+/* SUSPENDS.  Waits until n bytes are buffered and points *p at them without
+ * consuming them (valid until the next read call on `in`).  KS_EINVAL if n is
+ * larger than the channel's buffer (max(16 KiB, max_line_length + 2)). */
+KS_API int ks_read_peek(ks_rchan *in, size_t n, const void **p);
+
+/* SUSPENDS.  Consumes and drops n bytes. */
+KS_API int ks_read_skip(ks_rchan *in, size_t n);
+
+/* SUSPENDS.  Big-endian (network order) integers. */
+KS_API int ks_read_u8(ks_rchan *in, uint8_t *v);
+KS_API int ks_read_u16(ks_rchan *in, uint16_t *v);
+KS_API int ks_read_u32(ks_rchan *in, uint32_t *v);
+KS_API int ks_read_u64(ks_rchan *in, uint64_t *v);
+
+/* Bytes buffered and readable without suspending.  Never suspends. */
+KS_API size_t ks_read_buffered(const ks_rchan *in);
+
+/* ---- Write channel ------------------------------------------------------ */
+
+/* Writes are buffered and sent when the handler next waits for input, calls
+ * ks_flush, sleeps, or returns; large writes go to the socket directly.
+ * SUSPENDS only when the output buffer would grow past its high-water mark
+ * (1 MiB), until the peer has drained it.  KS_EIO once the peer is gone
+ * (never SIGPIPE), KS_ECLOSED after ks_shutdown/ks_close. */
+KS_API int ks_write(ks_wchan *out, const void *buf, size_t n);
+KS_API int ks_write_str(ks_wchan *out, const char *s);
+KS_API int ks_printf(ks_wchan *out, const char *fmt, ...) KS_PRINTF(2, 3);
+KS_API int ks_vprintf(ks_wchan *out, const char *fmt, va_list ap);
+KS_API int ks_write_u8(ks_wchan *out, uint8_t v);
+KS_API int ks_write_u16(ks_wchan *out, uint16_t v);
+KS_API int ks_write_u32(ks_wchan *out, uint32_t v);
+KS_API int ks_write_u64(ks_wchan *out, uint64_t v);
+
+/* SUSPENDS until everything buffered has been handed to the kernel. */
+KS_API int ks_flush(ks_wchan *out);
+
+/* SUSPENDS.  Flushes, then shuts down the write side (TCP half-close: the
+ * peer reads EOF, the read channel keeps working).  Later writes return
+ * KS_ECLOSED. */
+KS_API int ks_shutdown(ks_wchan *out);
+
+/* SUSPENDS.  Flushes (bounded by idle_timeout) and closes the connection:
+ * both channels return KS_ECLOSED from then on.  Returning from handle()
+ * does the same; use this to close early while spawned coroutines go on. */
+KS_API int ks_close(ks_conn *conn);
+
+/* SUSPENDS.  Copies everything from `from` to `to` until `from` reaches EOF,
+ * then flushes `to` (it does not shut `to` down).  The core moves the data
+ * without waking the coroutine per chunk.  *copied (may be NULL) receives
+ * the byte count.  KS_OK at EOF, or the first error of either side. */
+KS_API int ks_copy(ks_rchan *from, ks_wchan *to, uint64_t *copied);
+
+/* ---- Coroutines and time ------------------------------------------------ */
+
+/* Starts fn(conn, arg) in a new coroutine of the same connection (Ktor's
+ * launch).  It first runs when the caller next suspends.  The connection
+ * stays open until the handler and all coroutines it spawned have returned.
+ * Only one coroutine may wait on a given channel at a time (else KS_EBUSY).
+ * Never suspends.  KS_ENOMEM if no stack could be allocated. */
+KS_API int ks_spawn(ks_conn *conn, void (*fn)(ks_conn *conn, void *arg),
+		    void *arg);
+
+/* SUSPENDS for `seconds` (flushing pending output first).  KS_ECANCELED if
+ * the daemon shuts down meanwhile. */
+KS_API int ks_sleep(ks_conn *conn, double seconds);
+
+/* Sets this connection's idle timeout (seconds without read or write
+ * progress; 0 disables it), overriding the listener's idle_timeout. */
+KS_API void ks_conn_set_timeout(ks_conn *conn, double seconds);
+
+/* ---- Connection info ---------------------------------------------------- */
+
+/* Peer and local addresses; *len receives the address length.  For a Unix
+ * socket the peer address is usually unnamed (sun_path empty). */
+KS_API const struct sockaddr *ks_conn_peer(const ks_conn *conn, socklen_t *len);
+KS_API const struct sockaddr *ks_conn_local(const ks_conn *conn,
+					    socklen_t *len);
+/* "127.0.0.1:40123", "[::1]:40123" or "unix:/run/x.sock"; valid for the
+ * connection's lifetime. */
+KS_API const char *ks_conn_peer_str(const ks_conn *conn);
+KS_API const char *ks_conn_local_str(const ks_conn *conn);
+KS_API const char *ks_conn_listener(const ks_conn *conn);
+/* The errno behind the last KS_EIO on this connection (0 if none). */
+KS_API int ks_conn_errno(const ks_conn *conn);
+
+/* ---- Logging ------------------------------------------------------------ */
+
+/* Logs with the prefix "[plugin listener peer]".  Never suspends. */
+KS_API void ks_conn_log(const ks_conn *conn, int level, const char *fmt, ...)
+	KS_PRINTF(3, 4);
+/* Logs without connection context (usable from init/fini). */
+KS_API void ks_log(int level, const char *fmt, ...) KS_PRINTF(2, 3);
+
+/* A static string naming a status code ("end of input", ...). */
+KS_API const char *ks_strerror(int status);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KSOCKD_PLUGIN_H */

@@ -1,0 +1,26 @@
+/* One Check runner for every unit suite.  CK_FORK=no (used under valgrind)
+ * runs them in-process. */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include "log.h"
+#include "suites.h"
+
+int
+main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	ks_log_init(KS_LOG_PLAIN, KS_LOG_WARN);
+	sr = srunner_create(ks_suite_buf());
+	srunner_add_suite(sr, ks_suite_stream());
+	srunner_add_suite(sr, ks_suite_coro());
+	srunner_add_suite(sr, ks_suite_conf());
+	srunner_add_suite(sr, ks_suite_loader());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

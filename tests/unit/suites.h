@@ -1,0 +1,12 @@
+#ifndef KS_TEST_SUITES_H
+#define KS_TEST_SUITES_H
+
+#include <check.h>
+
+Suite *ks_suite_buf(void);
+Suite *ks_suite_stream(void);
+Suite *ks_suite_coro(void);
+Suite *ks_suite_conf(void);
+Suite *ks_suite_loader(void);
+
+#endif
