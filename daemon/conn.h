@@ -16,6 +16,14 @@
 
 struct ks_lconf;
 struct ks_worker;
+struct ks_coro;
+
+/* A coroutine in ks_sleep: lives on that coroutine's stack. */
+struct ks_sleeper {
+	ev_timer timer;
+	struct ks_coro *co;
+	struct ks_sleeper *next;
+};
 
 enum ks_conn_state {
 	KS_CONN_RUNNING,  /* handler (or a coroutine it spawned) is alive */
@@ -40,6 +48,8 @@ struct ks_conn {
 	socklen_t peer_len, local_len;
 	char peer_str[KS_ADDRSTRLEN];
 	char local_str[KS_ADDRSTRLEN];
+	struct ks_sleeper *sleepers; /* coroutines in ks_sleep */
+	bool local_known;          /* local address fetched (lazily) */
 	struct ks_conn *prev, *next; /* the worker's list */
 };
 

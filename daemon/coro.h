@@ -63,6 +63,9 @@ struct ks_sched {
 
 /* stack_size is rounded up to whole pages (minimum 16 KiB). */
 void ks_sched_init(struct ks_sched *s, size_t stack_size);
+/* New coroutines get stacks of this size (rounded as above); cached
+ * stacks of the old size are dropped. */
+void ks_sched_set_stack_size(struct ks_sched *s, size_t stack_size);
 /* Frees cached stacks.  No coroutine may be alive. */
 void ks_sched_destroy(struct ks_sched *s);
 

@@ -29,6 +29,9 @@ struct ks_listener {
 struct ks_listener *ks_listener_open(struct ks_worker *wk, struct ks_lconf *lc);
 void ks_listener_start(struct ks_listener *l);
 void ks_listener_stop(struct ks_listener *l);
+/* Points the listener at the same listener in a new generation (reload):
+ * the socket stays, new connections get the new config. */
+void ks_listener_set_conf(struct ks_listener *l, struct ks_lconf *lc);
 /* Stops, closes the fd (unlinking a unix socket path) and frees. */
 void ks_listener_close(struct ks_listener *l);
 

@@ -13,6 +13,9 @@
 int ks_log_threshold = KS_LOG_INFO;
 static enum ks_log_format log_format = KS_LOG_TEXT;
 
+static ks_log_sink log_sink;
+static void *log_sink_ud;
+
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 /* syslog priorities for the journal prefix: err, warning, info, debug */
 static const int level_prio[] = {3, 4, 6, 7};
@@ -50,6 +53,13 @@ ks_log_set_threshold(int threshold)
 }
 
 void
+ks_log_set_sink(ks_log_sink sink, void *ud)
+{
+	log_sink = sink;
+	log_sink_ud = ud;
+}
+
+void
 ks_vlog(int level, const char *fmt, va_list ap)
 {
 	char msg[2048];
@@ -62,6 +72,11 @@ ks_vlog(int level, const char *fmt, va_list ap)
 	if (!ks_log_enabled(level))
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (log_sink != NULL) {
+		log_sink(level, msg, log_sink_ud);
+		errno = saved;
+		return;
+	}
 
 	/* One fprintf per message keeps lines whole between processes. */
 	switch (log_format) {

@@ -26,6 +26,11 @@ extern int ks_log_threshold; /* messages above this level are dropped */
 void ks_log_init(enum ks_log_format fmt, int threshold);
 void ks_log_set_threshold(int threshold);
 
+/* Tests capture messages: while a sink is set, messages that pass the
+ * threshold go to it (formatted, without prefix) instead of stderr. */
+typedef void (*ks_log_sink)(int level, const char *msg, void *ud);
+void ks_log_set_sink(ks_log_sink sink, void *ud);
+
 void ks_vlog(int level, const char *fmt, va_list ap);
 /* Like ks_log, with ": strerror(errno)" appended. */
 void ks_log_errno(int level, const char *fmt, ...) KS_PRINTF(2, 3);

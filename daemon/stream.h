@@ -80,6 +80,8 @@ struct ks_stream {
 	struct ks_rchan in;
 	struct ks_wchan out;
 	bool canceled; /* shutting down: waits return KS_ECANCELED */
+	bool closed;   /* fd closed (ks_close or end of connection) */
+	size_t pending_consume; /* bytes of the line lent out last time */
 	/* ks_copy in progress with this stream as source / destination */
 	struct ks_stream *pump_to, *pump_from;
 	struct ks_coro *pump_waiter;
@@ -91,7 +93,8 @@ struct ks_stream {
  * starts reading.  max_line bounds ks_read_line. */
 void ks_stream_init(struct ks_stream *st, struct ks_worker *wk,
 		    struct ks_conn *conn, int fd, size_t max_line);
-/* Stops the watchers, closes the transport and fd, frees the buffers. */
+/* Stops the watchers, closes the transport and fd, frees the buffers and
+ * wakes any waiter with KS_ECLOSED.  Idempotent. */
 void ks_stream_close(struct ks_stream *st);
 
 /* Main or coroutine context: writes as much of the output buffer as the
@@ -105,6 +108,31 @@ ks_stream_pending(const struct ks_stream *st)
 {
 	return st->out.buf.len;
 }
+
+/* ---- used by the channel API (chan.c) and connections; coroutine
+ * context unless noted.  All return KS_OK or a KS_E* status. */
+
+/* KS_OK if a read may start: not closed, not canceled, nobody else waiting
+ * on the read channel, no ks_copy running from it. */
+int ks_stream_check_read(const struct ks_stream *st);
+/* Flushes pending output (without waiting), releases an empty input
+ * buffer, and suspends until the read watcher brings something (KS_OK:
+ * re-check the buffer), EOF/error, a timeout, cancellation or close. */
+int ks_stream_wait_input(struct ks_stream *st);
+/* Main or coroutine context: restarts the read watcher if it was stopped
+ * for back-pressure and the stream can still read. */
+void ks_stream_want_input(struct ks_stream *st);
+/* Drops the line or peek handed out by the previous read call. */
+void ks_stream_consume_lent(struct ks_stream *st);
+/* Suspends until the output buffer holds at most `below` bytes. */
+int ks_stream_wait_output(struct ks_stream *st, size_t below);
+/* Suspends until the output buffer is empty. */
+int ks_stream_flush_wait(struct ks_stream *st);
+/* Buffers (or, past the high-water mark, writes through) n bytes. */
+int ks_stream_write(struct ks_stream *st, const void *p, size_t n);
+/* The ks_copy pump. */
+int ks_stream_copy(struct ks_stream *src, struct ks_stream *dst,
+		   uint64_t *copied);
 
 /* Wakes every coroutine waiting on this stream with `status` (timeouts,
  * cancellation). */

@@ -37,10 +37,15 @@ struct ks_worker {
 	unsigned long nconns;
 	struct ks_stats stats;
 	int stopping; /* no new connections; cancel on timeout */
+	/* Called before a poll while no connection is open (the server uses
+	 * it to finish a graceful stop); NULL when not wanted. */
+	void (*on_idle)(struct ks_worker *wk);
+	void *udata;
 };
 
 int ks_worker_init(struct ks_worker *wk, struct ev_loop *loop,
 		   size_t stack_size);
+/* Aborts what is left (connections, queued coroutines), frees the pools. */
 void ks_worker_destroy(struct ks_worker *wk);
 
 void ks_worker_add_conn(struct ks_worker *wk, struct ks_conn *c);

@@ -137,7 +137,7 @@ KS_API int ks_opt_check_keys(const ks_options *o, const char *const *known,
  * both stay valid until the next read call on `in`.  The line may contain
  * NUL bytes (binary garbage is passed through; use *len).
  *  KS_EOF: end of input.  If the peer closed after an unterminated final
- *          line, *line/*len hold those bytes (*len > 0); at a clean EOF
+ *          line, *line and *len hold those bytes (*len > 0); at a clean EOF
  *          *len is 0.
  *  KS_ETOOLONG: the line is longer than max_line_length.  Its bytes are
  *          discarded, and the next read_line continues after its end.
@@ -146,7 +146,7 @@ KS_API int ks_opt_check_keys(const ks_options *o, const char *const *known,
 KS_API int ks_read_line(ks_rchan *in, char **line, size_t *len);
 
 /* SUSPENDS.  Reads exactly n bytes into buf.  KS_EOF if the input ended
- * first; the bytes received so far then stay readable (ks_read_some). */
+ * before n bytes arrived (those that did are consumed). */
 KS_API int ks_read_exact(ks_rchan *in, void *buf, size_t n);
 
 /* SUSPENDS.  Waits until at least one byte is there, then copies up to cap

@@ -1,0 +1,440 @@
+/*
+ * Connection lifecycle: start the handler coroutine on an accepted socket,
+ * enforce the idle timeout, flush and close when every coroutine of the
+ * connection has returned; plus the per-connection parts of the plugin API
+ * (spawn, sleep, close, info, logging).
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "conn.h"
+#include "coro.h"
+#include "log.h"
+#include "util.h"
+#include "worker.h"
+
+static void conn_close(struct ks_conn *c);
+
+void
+ks_addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	switch (sa->sa_family) {
+	case AF_INET: {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(buf, size, "%s:%u", host, ntohs(in->sin_port));
+		break;
+	}
+	case AF_INET6: {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(buf, size, "[%s]:%u", host, ntohs(in6->sin6_port));
+		break;
+	}
+	case AF_UNIX: {
+		const struct sockaddr_un *un = (const void *)sa;
+		size_t plen = len > offsetof(struct sockaddr_un, sun_path)
+				      ? len - offsetof(struct sockaddr_un, sun_path)
+				      : 0;
+
+		if (plen == 0 || un->sun_path[0] == '\0')
+			snprintf(buf, size, "unix:");
+		else
+			snprintf(buf, size, "unix:%.*s", (int)strnlen(un->sun_path, plen),
+				 un->sun_path);
+		break;
+	}
+	default:
+		snprintf(buf, size, "(family %d)", sa->sa_family);
+	}
+}
+
+/* ---- progress and the idle timer --------------------------------------- */
+
+void
+ks_conn_progress(struct ks_conn *c)
+{
+	c->last_progress = ev_now(c->wk->loop);
+}
+
+/* libev's "lazy" timer: progress only stores a timestamp; when the timer
+ * fires early it is re-armed for the remaining time. */
+static void
+idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ks_conn *c = KS_CONTAINER_OF(w, struct ks_conn, idle);
+	ev_tstamp left = c->last_progress + c->idle_timeout - ev_now(loop);
+
+	(void)revents;
+	if (left > 0.001) {
+		w->repeat = left;
+		ev_timer_again(loop, w);
+		return;
+	}
+	c->wk->stats.timeouts++;
+	if (c->state == KS_CONN_DRAINING) {
+		ks_conn_log(c, KS_LOG_DEBUG, "idle timeout while flushing");
+		conn_close(c);
+		return;
+	}
+	ks_conn_log(c, KS_LOG_DEBUG, "idle timeout (%.3gs)", c->idle_timeout);
+	c->last_progress = ev_now(loop);
+	w->repeat = c->idle_timeout;
+	ev_timer_again(loop, w);
+	ks_stream_wake_all(&c->st, KS_ETIMEDOUT);
+}
+
+void
+ks_conn_set_timeout(ks_conn *c, double seconds)
+{
+	c->idle_timeout = seconds > 0 ? seconds : 0;
+	if (c->idle_timeout == 0) {
+		ev_timer_stop(c->wk->loop, &c->idle);
+		return;
+	}
+	c->last_progress = ev_now(c->wk->loop);
+	c->idle.repeat = c->idle_timeout;
+	ev_timer_again(c->wk->loop, &c->idle);
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+static void
+conn_close(struct ks_conn *c)
+{
+	if (c->state == KS_CONN_CLOSED)
+		return;
+	c->state = KS_CONN_CLOSED;
+	ev_timer_stop(c->wk->loop, &c->idle);
+	ks_stream_close(&c->st);
+	ks_worker_retire_conn(c->wk, c);
+}
+
+/* Every coroutine has returned: send what is left, then close. */
+static void
+conn_finish(struct ks_conn *c)
+{
+	c->state = KS_CONN_DRAINING;
+	if (c->st.closed || c->canceled ||
+	    ks_stream_flush_nowait(&c->st) != KS_OK ||
+	    ks_stream_pending(&c->st) == 0) {
+		conn_close(c);
+		return;
+	}
+	/* wio_cb calls ks_conn_drained when the buffer empties; the idle
+	 * timer bounds how long a peer that does not read can hold us. */
+	if (c->idle_timeout == 0)
+		ks_conn_set_timeout(c, 30);
+}
+
+void
+ks_conn_drained(struct ks_conn *c)
+{
+	if (c->state == KS_CONN_DRAINING)
+		conn_close(c);
+}
+
+static void
+coro_done(void *udata)
+{
+	struct ks_conn *c = udata;
+
+	if (--c->ncoro == 0 && c->state == KS_CONN_RUNNING)
+		conn_finish(c);
+}
+
+static void
+handler_main(void *arg)
+{
+	struct ks_conn *c = arg;
+	const struct ks_plugin_inst *pi = &c->lc->plugin;
+	int rc;
+
+	rc = pi->desc->handle(c, &c->st.in, &c->st.out, pi->state);
+	if (rc != 0) {
+		c->wk->stats.handler_errors++;
+		ks_conn_log(c, KS_LOG_DEBUG, "handler returned %d", rc);
+	}
+}
+
+static void
+apply_conn_options(struct ks_conn *c, int fd)
+{
+	int one = 1;
+
+	/* The other listener options are inherited from the listening
+	 * socket; TCP_NODELAY is set again per connection so the behaviour
+	 * does not hinge on that inheritance. */
+	if (c->lc->protocol == KS_PROTO_TCP && c->lc->no_delay &&
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+		ks_conn_log(c, KS_LOG_DEBUG, "TCP_NODELAY: %s", strerror(errno));
+}
+
+struct ks_conn *
+ks_conn_start(struct ks_worker *wk, struct ks_lconf *lc, int fd,
+	      const struct sockaddr *peer, socklen_t peer_len)
+{
+	struct ks_conn *c;
+	struct ks_coro *co;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		ks_log(KS_LOG_ERR, "listener %s: out of memory for a connection",
+		       lc->name);
+		close(fd);
+		return NULL;
+	}
+	c->wk = wk;
+	c->lc = lc;
+	if (peer_len > sizeof(c->peer))
+		peer_len = sizeof(c->peer);
+	memcpy(&c->peer, peer, peer_len);
+	c->peer_len = peer_len;
+	ks_addr_format(peer, peer_len, c->peer_str, sizeof(c->peer_str));
+	apply_conn_options(c, fd);
+	ks_stream_init(&c->st, wk, c, fd, lc->max_line_length);
+	ev_init(&c->idle, idle_cb);
+	ks_conf_ref(lc->conf);
+	ks_worker_add_conn(wk, c);
+	wk->stats.accepted++;
+	if (lc->idle_timeout > 0)
+		ks_conn_set_timeout(c, lc->idle_timeout);
+
+	co = ks_coro_new(&wk->sched, handler_main, c, coro_done, c);
+	if (co == NULL) {
+		wk->stats.coro_failures++;
+		ks_conn_log(c, KS_LOG_ERR, "no coroutine stack: connection dropped");
+		conn_close(c);
+		return NULL;
+	}
+	c->ncoro = 1;
+	ks_conn_log(c, KS_LOG_DEBUG, "accepted");
+	ks_coro_wake(co, KS_OK);
+	return c;
+}
+
+void
+ks_conn_cancel(struct ks_conn *c)
+{
+	struct ks_sleeper *sl, *next;
+
+	if (c->canceled)
+		return;
+	c->canceled = true;
+	if (c->state == KS_CONN_DRAINING) {
+		/* Its handler is done; what the peer has not read by now is
+		 * not worth holding the shutdown for. */
+		conn_close(c);
+		return;
+	}
+	c->st.canceled = true;
+	ks_stream_wake_all(&c->st, KS_ECANCELED);
+	for (sl = c->sleepers; sl != NULL; sl = next) {
+		next = sl->next;
+		ks_coro_wake(sl->co, KS_ECANCELED);
+	}
+}
+
+void
+ks_conn_abort(struct ks_conn *c)
+{
+	ks_conn_log(c, KS_LOG_WARN,
+		    "closing at shutdown with %u coroutine(s) still running",
+		    c->ncoro);
+	conn_close(c);
+}
+
+void
+ks_conn_free(struct ks_conn *c)
+{
+	ks_conf_unref(c->lc->conf);
+	free(c);
+}
+
+/* ---- plugin API: coroutines, time, close ------------------------------- */
+
+struct spawn_arg {
+	struct ks_conn *c;
+	void (*fn)(ks_conn *, void *);
+	void *arg;
+};
+
+static void
+spawn_main(void *p)
+{
+	/* Copy out of the argument block before anything can suspend. */
+	struct spawn_arg a = *(struct spawn_arg *)p;
+
+	free(p);
+	a.fn(a.c, a.arg);
+}
+
+int
+ks_spawn(ks_conn *c, void (*fn)(ks_conn *, void *), void *arg)
+{
+	struct spawn_arg *a;
+	struct ks_coro *co;
+
+	if (c->state != KS_CONN_RUNNING)
+		return KS_ECLOSED;
+	if ((a = malloc(sizeof(*a))) == NULL)
+		return KS_ENOMEM;
+	a->c = c;
+	a->fn = fn;
+	a->arg = arg;
+	co = ks_coro_new(&c->wk->sched, spawn_main, a, coro_done, c);
+	if (co == NULL) {
+		free(a);
+		c->wk->stats.coro_failures++;
+		return KS_ENOMEM;
+	}
+	c->ncoro++;
+	ks_coro_wake(co, KS_OK);
+	return KS_OK;
+}
+
+static void
+sleep_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ks_sleeper *sl = KS_CONTAINER_OF(w, struct ks_sleeper, timer);
+
+	(void)loop;
+	(void)revents;
+	ks_coro_wake(sl->co, KS_OK);
+}
+
+int
+ks_sleep(ks_conn *c, double seconds)
+{
+	struct ks_sched *s = &c->wk->sched;
+	struct ks_sleeper sl, **pp;
+	int rc;
+
+	if (c->canceled)
+		return KS_ECANCELED;
+	if (!c->st.closed && ks_stream_pending(&c->st) > 0)
+		(void)ks_stream_flush_nowait(&c->st);
+	ev_timer_init(&sl.timer, sleep_cb, seconds > 0 ? seconds : 0, 0);
+	sl.co = ks_coro_self(s);
+	sl.next = c->sleepers;
+	c->sleepers = &sl;
+	ev_timer_start(c->wk->loop, &sl.timer);
+	rc = ks_coro_suspend(s);
+	ev_timer_stop(c->wk->loop, &sl.timer);
+	for (pp = &c->sleepers; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == &sl) {
+			*pp = sl.next;
+			break;
+		}
+	}
+	return rc;
+}
+
+int
+ks_close(ks_conn *c)
+{
+	int rc = KS_OK;
+
+	if (c->st.closed)
+		return KS_ECLOSED;
+	if (!c->canceled && ks_stream_pending(&c->st) > 0)
+		rc = ks_stream_flush_wait(&c->st);
+	c->st.out.closed = true;
+	ks_stream_close(&c->st);
+	ev_timer_stop(c->wk->loop, &c->idle);
+	return rc == KS_ECLOSED ? KS_OK : rc;
+}
+
+/* ---- plugin API: info and logging ------------------------------------------ */
+
+const struct sockaddr *
+ks_conn_peer(const ks_conn *c, socklen_t *len)
+{
+	if (len != NULL)
+		*len = c->peer_len;
+	return (const struct sockaddr *)&c->peer;
+}
+
+static void
+fetch_local(ks_conn *c)
+{
+	if (c->local_known)
+		return;
+	c->local_len = sizeof(c->local);
+	if (c->st.closed ||
+	    getsockname(c->st.fd, (struct sockaddr *)&c->local, &c->local_len) != 0) {
+		c->local_len = 0;
+		snprintf(c->local_str, sizeof(c->local_str), "?");
+	} else {
+		ks_addr_format((struct sockaddr *)&c->local, c->local_len,
+			       c->local_str, sizeof(c->local_str));
+	}
+	c->local_known = true;
+}
+
+const struct sockaddr *
+ks_conn_local(const ks_conn *cc, socklen_t *len)
+{
+	ks_conn *c = (ks_conn *)cc; /* filled lazily: the first call asks */
+
+	fetch_local(c);
+	if (len != NULL)
+		*len = c->local_len;
+	return (const struct sockaddr *)&c->local;
+}
+
+const char *
+ks_conn_peer_str(const ks_conn *c)
+{
+	return c->peer_str;
+}
+
+const char *
+ks_conn_local_str(const ks_conn *cc)
+{
+	ks_conn *c = (ks_conn *)cc;
+
+	fetch_local(c);
+	return c->local_str;
+}
+
+const char *
+ks_conn_listener(const ks_conn *c)
+{
+	return c->lc->name;
+}
+
+int
+ks_conn_errno(const ks_conn *c)
+{
+	return c->err;
+}
+
+void
+ks_conn_log(const ks_conn *c, int level, const char *fmt, ...)
+{
+	char msg[1536];
+	va_list ap;
+
+	if (!ks_log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ks_log(level, "[%s %s %s] %s",
+	       c->lc->plugin.desc->name ? c->lc->plugin.desc->name : "plugin",
+	       c->lc->name, c->peer_str, msg);
+}

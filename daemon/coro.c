@@ -1,0 +1,466 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "coro.h"
+#include "log.h"
+#include "util.h"
+
+#ifdef HAVE_VALGRIND_VALGRIND_H
+#include <valgrind/valgrind.h>
+#else
+#define VALGRIND_STACK_REGISTER(lo, hi) 0
+#define VALGRIND_STACK_DEREGISTER(id) ((void)(id))
+#endif
+
+#ifdef KS_ASAN
+#include <sanitizer/common_interface_defs.h>
+#define ASAN_START(fake, bottom, size)                                         \
+	__sanitizer_start_switch_fiber((fake), (bottom), (size))
+#define ASAN_FINISH(fake, bottom, size)                                        \
+	__sanitizer_finish_switch_fiber((fake), (bottom), (size))
+#else
+#define ASAN_START(fake, bottom, size) ((void)(fake))
+#define ASAN_FINISH(fake, bottom, size) ((void)(fake))
+#endif
+
+#define MIN_STACK (16 * 1024)
+
+static void coro_entry(struct ks_coro *co) __attribute__((noreturn, used));
+
+#if defined(__x86_64__)
+#define KS_CORO_ASM 1
+/*
+ * ks_coro_switch(&save_sp, new_sp): pushes the callee-saved registers and
+ * the SSE/x87 control words on the current stack, stores the stack pointer
+ * in *save_sp, loads new_sp and pops the same frame from there.  A new
+ * coroutine's stack is prepared with such a frame whose return address is
+ * the trampoline below (r12 = the coroutine, r13 = coro_entry).
+ */
+void ks_coro_switch(void **save_sp, void *new_sp);
+__asm__(".text\n"
+	".globl ks_coro_switch\n"
+	".hidden ks_coro_switch\n"
+	".type ks_coro_switch,@function\n"
+	"ks_coro_switch:\n"
+	"	pushq %rbp\n"
+	"	pushq %rbx\n"
+	"	pushq %r12\n"
+	"	pushq %r13\n"
+	"	pushq %r14\n"
+	"	pushq %r15\n"
+	"	subq $8, %rsp\n"
+	"	stmxcsr (%rsp)\n"
+	"	fnstcw 4(%rsp)\n"
+	"	movq %rsp, (%rdi)\n"
+	"	movq %rsi, %rsp\n"
+	"	ldmxcsr (%rsp)\n"
+	"	fldcw 4(%rsp)\n"
+	"	addq $8, %rsp\n"
+	"	popq %r15\n"
+	"	popq %r14\n"
+	"	popq %r13\n"
+	"	popq %r12\n"
+	"	popq %rbx\n"
+	"	popq %rbp\n"
+	"	ret\n"
+	".size ks_coro_switch, .-ks_coro_switch\n"
+	".globl ks_coro_trampoline\n"
+	".hidden ks_coro_trampoline\n"
+	".type ks_coro_trampoline,@function\n"
+	"ks_coro_trampoline:\n"
+	"	movq %r12, %rdi\n"
+	"	callq *%r13\n"
+	"	ud2\n"
+	".size ks_coro_trampoline, .-ks_coro_trampoline\n");
+void ks_coro_trampoline(void);
+
+static void
+prepare_stack(struct ks_coro *co, char *top)
+{
+	uint64_t *sp;
+
+	/* After the 8 popped words the trampoline runs with rsp = top - 16,
+	 * 16-byte aligned as the ABI wants before a call. */
+	top = (char *)((uintptr_t)top & ~(uintptr_t)15);
+	sp = (uint64_t *)(void *)(top - 80);
+	sp[0] = 0x1F80 | ((uint64_t)0x037F << 32); /* mxcsr, x87 cw */
+	sp[1] = 0;                                 /* r15 */
+	sp[2] = 0;                                 /* r14 */
+	sp[3] = (uint64_t)(uintptr_t)coro_entry;   /* r13 */
+	sp[4] = (uint64_t)(uintptr_t)co;           /* r12 */
+	sp[5] = 0;                                 /* rbx */
+	sp[6] = 0;                                 /* rbp */
+	sp[7] = (uint64_t)(uintptr_t)ks_coro_trampoline;
+	sp[8] = 0;
+	sp[9] = 0;
+	co->sp = sp;
+}
+
+static inline void
+switch_to(void **save, void *to)
+{
+	ks_coro_switch(save, to);
+}
+
+#elif defined(__aarch64__)
+#define KS_CORO_ASM 1
+/* Same protocol as on x86-64: x19-x30, d8-d15 and fpcr saved on the stack;
+ * a new coroutine starts in the trampoline with x19 = coroutine and
+ * x20 = coro_entry. */
+void ks_coro_switch(void **save_sp, void *new_sp);
+__asm__(".text\n"
+	".globl ks_coro_switch\n"
+	".hidden ks_coro_switch\n"
+	".type ks_coro_switch,%function\n"
+	"ks_coro_switch:\n"
+	"	sub sp, sp, #176\n"
+	"	stp x19, x20, [sp, #0]\n"
+	"	stp x21, x22, [sp, #16]\n"
+	"	stp x23, x24, [sp, #32]\n"
+	"	stp x25, x26, [sp, #48]\n"
+	"	stp x27, x28, [sp, #64]\n"
+	"	stp x29, x30, [sp, #80]\n"
+	"	stp d8, d9, [sp, #96]\n"
+	"	stp d10, d11, [sp, #112]\n"
+	"	stp d12, d13, [sp, #128]\n"
+	"	stp d14, d15, [sp, #144]\n"
+	"	mrs x9, fpcr\n"
+	"	str x9, [sp, #160]\n"
+	"	mov x9, sp\n"
+	"	str x9, [x0]\n"
+	"	mov sp, x1\n"
+	"	ldp x19, x20, [sp, #0]\n"
+	"	ldp x21, x22, [sp, #16]\n"
+	"	ldp x23, x24, [sp, #32]\n"
+	"	ldp x25, x26, [sp, #48]\n"
+	"	ldp x27, x28, [sp, #64]\n"
+	"	ldp x29, x30, [sp, #80]\n"
+	"	ldp d8, d9, [sp, #96]\n"
+	"	ldp d10, d11, [sp, #112]\n"
+	"	ldp d12, d13, [sp, #128]\n"
+	"	ldp d14, d15, [sp, #144]\n"
+	"	ldr x9, [sp, #160]\n"
+	"	msr fpcr, x9\n"
+	"	add sp, sp, #176\n"
+	"	ret\n"
+	".size ks_coro_switch, .-ks_coro_switch\n"
+	".globl ks_coro_trampoline\n"
+	".hidden ks_coro_trampoline\n"
+	".type ks_coro_trampoline,%function\n"
+	"ks_coro_trampoline:\n"
+	"	mov x0, x19\n"
+	"	blr x20\n"
+	"	brk #0\n"
+	".size ks_coro_trampoline, .-ks_coro_trampoline\n");
+void ks_coro_trampoline(void);
+
+static void
+prepare_stack(struct ks_coro *co, char *top)
+{
+	uint64_t *sp;
+
+	top = (char *)((uintptr_t)top & ~(uintptr_t)15);
+	sp = (uint64_t *)(void *)(top - 176);
+	memset(sp, 0, 176);
+	sp[0] = (uint64_t)(uintptr_t)co;         /* x19 */
+	sp[1] = (uint64_t)(uintptr_t)coro_entry; /* x20 */
+	sp[11] = (uint64_t)(uintptr_t)ks_coro_trampoline; /* x30 */
+	co->sp = sp;
+}
+
+static inline void
+switch_to(void **save, void *to)
+{
+	ks_coro_switch(save, to);
+}
+
+#else
+/* Portable fallback: correct, but swapcontext costs a system call (the
+ * signal mask) on every switch. */
+#include <ucontext.h>
+
+/* makecontext passes ints: the pointer travels in two halves. */
+static void
+uctx_entry(unsigned hi, unsigned lo)
+{
+	coro_entry((struct ks_coro *)(uintptr_t)(((uint64_t)hi << 32) | lo));
+}
+
+static void
+prepare_stack(struct ks_coro *co, char *top)
+{
+	ucontext_t *uc = co->uctx;
+
+	getcontext(uc);
+	uc->uc_stack.ss_sp = co->map + (size_t)sysconf(_SC_PAGESIZE);
+	uc->uc_stack.ss_size = (size_t)(top - (char *)uc->uc_stack.ss_sp);
+	uc->uc_link = NULL;
+	makecontext(uc, (void (*)(void))uctx_entry, 2,
+		    (unsigned)((uint64_t)(uintptr_t)co >> 32),
+		    (unsigned)(uintptr_t)co);
+	co->sp = uc;
+}
+
+static inline void
+switch_to(void **save, void *to)
+{
+	swapcontext((ucontext_t *)*save, (ucontext_t *)to);
+}
+#endif
+
+static size_t
+page_size(void)
+{
+	static size_t ps;
+
+	if (ps == 0)
+		ps = (size_t)sysconf(_SC_PAGESIZE);
+	return ps;
+}
+
+void
+ks_sched_init(struct ks_sched *s, size_t stack_size)
+{
+	size_t ps = page_size();
+
+	memset(s, 0, sizeof(*s));
+	if (stack_size < MIN_STACK)
+		stack_size = MIN_STACK;
+	s->stack_size = (stack_size + ps - 1) / ps * ps;
+	s->max_free = 256;
+#ifndef KS_CORO_ASM
+	s->main_uctx = calloc(1, sizeof(ucontext_t));
+	s->main_sp = s->main_uctx;
+#endif
+}
+
+/* The coroutine struct lives at the top of its own mapping, above the
+ * stack; the guard page is the lowest page. */
+static struct ks_coro *
+coro_map(struct ks_sched *s)
+{
+	size_t ps = page_size();
+	size_t map_size = s->stack_size + ps;
+	struct ks_coro *co;
+	char *map;
+
+	map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1,
+		   0);
+	if (map == MAP_FAILED)
+		return NULL;
+	if (mprotect(map, ps, PROT_NONE) != 0) {
+		munmap(map, map_size);
+		return NULL;
+	}
+	co = (struct ks_coro *)(void *)(map + map_size -
+					((sizeof(*co) + 63) & ~(size_t)63));
+	memset(co, 0, sizeof(*co));
+	co->map = map;
+	co->map_size = map_size;
+	co->vg_stack_id = VALGRIND_STACK_REGISTER(map + ps, (char *)co);
+#ifndef KS_CORO_ASM
+	co->uctx = calloc(1, sizeof(ucontext_t));
+	if (co->uctx == NULL) {
+		munmap(map, map_size);
+		return NULL;
+	}
+#endif
+	return co;
+}
+
+static void
+coro_unmap(struct ks_coro *co)
+{
+	VALGRIND_STACK_DEREGISTER(co->vg_stack_id);
+#ifndef KS_CORO_ASM
+	free(co->uctx);
+#endif
+	munmap(co->map, co->map_size);
+}
+
+void
+ks_sched_destroy(struct ks_sched *s)
+{
+	struct ks_coro *co;
+
+	while ((co = s->free_list) != NULL) {
+		s->free_list = co->next;
+		coro_unmap(co);
+	}
+	s->nfree = 0;
+#ifndef KS_CORO_ASM
+	free(s->main_uctx);
+#endif
+}
+
+void
+ks_sched_set_stack_size(struct ks_sched *s, size_t stack_size)
+{
+	size_t ps = page_size();
+	struct ks_coro *co;
+
+	if (stack_size < MIN_STACK)
+		stack_size = MIN_STACK;
+	stack_size = (stack_size + ps - 1) / ps * ps;
+	if (stack_size == s->stack_size)
+		return;
+	s->stack_size = stack_size;
+	while ((co = s->free_list) != NULL) {
+		s->free_list = co->next;
+		coro_unmap(co);
+	}
+	s->nfree = 0;
+}
+
+struct ks_coro *
+ks_coro_new(struct ks_sched *s, ks_coro_fn fn, void *arg, ks_coro_done_fn done,
+	    void *udata)
+{
+	struct ks_coro *co = s->free_list;
+	char *map;
+	size_t map_size;
+	unsigned vg;
+#ifndef KS_CORO_ASM
+	void *uctx;
+#endif
+
+	if (co != NULL) {
+		s->free_list = co->next;
+		s->nfree--;
+	} else if ((co = coro_map(s)) == NULL) {
+		ks_log_errno(KS_LOG_ERR, "cannot map a %zu-byte coroutine stack",
+			     s->stack_size);
+		return NULL;
+	}
+	map = co->map;
+	map_size = co->map_size;
+	vg = co->vg_stack_id;
+#ifndef KS_CORO_ASM
+	uctx = co->uctx;
+#endif
+	memset(co, 0, sizeof(*co));
+	co->map = map;
+	co->map_size = map_size;
+	co->vg_stack_id = vg;
+#ifndef KS_CORO_ASM
+	co->uctx = uctx;
+#endif
+	co->sched = s;
+	co->fn = fn;
+	co->arg = arg;
+	co->done = done;
+	co->udata = udata;
+	co->state = KS_CORO_NEW;
+	prepare_stack(co, (char *)co);
+	s->live++;
+	return co;
+}
+
+static void
+coro_recycle(struct ks_sched *s, struct ks_coro *co)
+{
+	if (s->nfree < s->max_free) {
+		co->next = s->free_list;
+		s->free_list = co;
+		s->nfree++;
+	} else {
+		coro_unmap(co);
+	}
+}
+
+static void
+coro_entry(struct ks_coro *co)
+{
+	struct ks_sched *s = co->sched;
+
+	/* First arrival on this stack: learn the main stack's bounds. */
+	ASAN_FINISH(NULL, &s->main_stack_bottom, &s->main_stack_size);
+	co->fn(co->arg);
+	co->state = KS_CORO_DONE;
+	/* NULL: this fiber's fake stack can go, it never comes back. */
+	ASAN_START(NULL, s->main_stack_bottom, s->main_stack_size);
+	switch_to(&co->sp, s->main_sp);
+	abort(); /* unreachable: a DONE coroutine is never resumed */
+}
+
+void
+ks_coro_resume(struct ks_coro *co, int status)
+{
+	struct ks_sched *s = co->sched;
+	void *fake = NULL;
+	size_t ps = page_size();
+
+	if (s->current != NULL || co->state == KS_CORO_DONE ||
+	    co->state == KS_CORO_RUNNING)
+		abort(); /* a scheduler invariant is broken: fail loudly */
+	co->wake_status = status;
+	co->state = KS_CORO_RUNNING;
+	s->current = co;
+	ASAN_START(&fake, co->map + ps, (size_t)((char *)co - (co->map + ps)));
+	(void)ps;
+	switch_to(&s->main_sp, co->sp);
+	ASAN_FINISH(fake, NULL, NULL);
+	s->current = NULL;
+	if (co->state == KS_CORO_DONE) {
+		s->live--;
+		if (co->done != NULL)
+			co->done(co->udata);
+		coro_recycle(s, co);
+	}
+}
+
+int
+ks_coro_suspend(struct ks_sched *s)
+{
+	struct ks_coro *co = s->current;
+
+	if (co == NULL)
+		abort(); /* suspending outside a coroutine */
+	co->state = KS_CORO_SUSPENDED;
+	ASAN_START(&co->asan_fake, s->main_stack_bottom, s->main_stack_size);
+	switch_to(&co->sp, s->main_sp);
+	ASAN_FINISH(co->asan_fake, &s->main_stack_bottom, &s->main_stack_size);
+	return co->wake_status;
+}
+
+void
+ks_coro_wake(struct ks_coro *co, int status)
+{
+	struct ks_sched *s = co->sched;
+
+	if (co->state != KS_CORO_SUSPENDED && co->state != KS_CORO_NEW)
+		return; /* already running or queued: the first wake wins */
+	if (s->current == NULL) {
+		ks_coro_resume(co, status);
+		return;
+	}
+	co->wake_status = status;
+	co->state = KS_CORO_QUEUED;
+	co->next = NULL;
+	if (s->runq_tail != NULL)
+		s->runq_tail->next = co;
+	else
+		s->runq_head = co;
+	s->runq_tail = co;
+}
+
+void
+ks_sched_run_queue(struct ks_sched *s)
+{
+	struct ks_coro *co;
+
+	while ((co = s->runq_head) != NULL) {
+		s->runq_head = co->next;
+		if (s->runq_head == NULL)
+			s->runq_tail = NULL;
+		co->state = KS_CORO_SUSPENDED;
+		ks_coro_resume(co, co->wake_status);
+	}
+}

@@ -1,0 +1,89 @@
+#include "config.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "log.h"
+#include "util.h"
+#include "worker.h"
+
+/* Before every poll: run coroutines woken from other coroutines, then free
+ * connections closed during this iteration (never inside the callbacks
+ * that closed them, which may still touch them). */
+static void
+prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct ks_worker *wk = KS_CONTAINER_OF(w, struct ks_worker, prepare);
+	struct ks_conn *c;
+
+	(void)loop;
+	(void)revents;
+	ks_sched_run_queue(&wk->sched);
+	while ((c = wk->zombies) != NULL) {
+		wk->zombies = c->next;
+		ks_conn_free(c);
+	}
+	if (wk->on_idle != NULL && wk->nconns == 0)
+		wk->on_idle(wk);
+}
+
+int
+ks_worker_init(struct ks_worker *wk, struct ev_loop *loop, size_t stack_size)
+{
+	memset(wk, 0, sizeof(*wk));
+	wk->loop = loop;
+	ks_sched_init(&wk->sched, stack_size);
+	ks_bufpool_init(&wk->pool, 1024);
+	ev_prepare_init(&wk->prepare, prepare_cb);
+	ev_prepare_start(loop, &wk->prepare);
+	/* A handler must never die of SIGPIPE; sends use MSG_NOSIGNAL, this
+	 * covers anything a plugin does on its own. */
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+void
+ks_worker_destroy(struct ks_worker *wk)
+{
+	struct ks_conn *c;
+
+	while ((c = wk->conns) != NULL)
+		ks_conn_abort(c);
+	ks_sched_run_queue(&wk->sched);
+	while ((c = wk->zombies) != NULL) {
+		wk->zombies = c->next;
+		ks_conn_free(c);
+	}
+	ev_prepare_stop(wk->loop, &wk->prepare);
+	ks_sched_destroy(&wk->sched);
+	ks_bufpool_destroy(&wk->pool);
+}
+
+void
+ks_worker_add_conn(struct ks_worker *wk, struct ks_conn *c)
+{
+	c->prev = NULL;
+	c->next = wk->conns;
+	if (wk->conns != NULL)
+		wk->conns->prev = c;
+	wk->conns = c;
+	wk->nconns++;
+}
+
+void
+ks_worker_retire_conn(struct ks_worker *wk, struct ks_conn *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		wk->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	wk->nconns--;
+	wk->stats.closed++;
+	c->prev = NULL;
+	c->next = wk->zombies;
+	wk->zombies = c;
+}
