@@ -85,6 +85,10 @@ idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_timer_again(loop, w);
 		return;
 	}
+	if (c->state == KS_CONN_LINGERING) {
+		conn_close(c);
+		return;
+	}
 	c->wk->stats.timeouts++;
 	if (c->state == KS_CONN_DRAINING) {
 		ks_conn_log(c, KS_LOG_DEBUG, "idle timeout while flushing");
@@ -124,15 +128,48 @@ conn_close(struct ks_conn *c)
 	ks_worker_retire_conn(c->wk, c);
 }
 
+/*
+ * Output is all sent.  Closing a socket whose peer is still sending makes
+ * the kernel answer with a RST, which can destroy our last reply before
+ * the peer reads it (an over-long line's error message, say).  So, as
+ * nginx's lingering close does, shut down our write side and read and drop
+ * input until the peer closes too, for at most LINGER_TIME seconds.
+ */
+#define LINGER_TIME 2.0
+
+static void
+conn_linger(struct ks_conn *c)
+{
+	struct ks_stream *st = &c->st;
+
+	if (st->closed || c->canceled || st->in.eof || st->in.err != 0 ||
+	    st->tp->shutdown_write(st) != 0) {
+		conn_close(c);
+		return;
+	}
+	c->state = KS_CONN_LINGERING;
+	st->out.shut = true;
+	st->discard = true;
+	ks_buf_consume(&st->in.buf, st->in.buf.len);
+	st->pending_consume = 0;
+	st->in.lent = false;
+	ks_stream_want_input(st);
+	c->idle.repeat = LINGER_TIME;
+	ev_timer_again(c->wk->loop, &c->idle);
+}
+
 /* Every coroutine has returned: send what is left, then close. */
 static void
 conn_finish(struct ks_conn *c)
 {
 	c->state = KS_CONN_DRAINING;
 	if (c->st.closed || c->canceled ||
-	    ks_stream_flush_nowait(&c->st) != KS_OK ||
-	    ks_stream_pending(&c->st) == 0) {
+	    ks_stream_flush_nowait(&c->st) != KS_OK) {
 		conn_close(c);
+		return;
+	}
+	if (ks_stream_pending(&c->st) == 0) {
+		conn_linger(c);
 		return;
 	}
 	/* wio_cb calls ks_conn_drained when the buffer empties; the idle
@@ -144,7 +181,9 @@ conn_finish(struct ks_conn *c)
 void
 ks_conn_drained(struct ks_conn *c)
 {
-	if (c->state == KS_CONN_DRAINING)
+	if (c->state == KS_CONN_DRAINING && c->st.out.err == 0)
+		conn_linger(c);
+	else if (c->state == KS_CONN_DRAINING || c->state == KS_CONN_LINGERING)
 		conn_close(c);
 }
 
@@ -234,7 +273,7 @@ ks_conn_cancel(struct ks_conn *c)
 	if (c->canceled)
 		return;
 	c->canceled = true;
-	if (c->state == KS_CONN_DRAINING) {
+	if (c->state == KS_CONN_DRAINING || c->state == KS_CONN_LINGERING) {
 		/* Its handler is done; what the peer has not read by now is
 		 * not worth holding the shutdown for. */
 		conn_close(c);

@@ -28,6 +28,7 @@ struct ks_sleeper {
 enum ks_conn_state {
 	KS_CONN_RUNNING,  /* handler (or a coroutine it spawned) is alive */
 	KS_CONN_DRAINING, /* all coroutines done, sending what is buffered */
+	KS_CONN_LINGERING, /* write side shut, discarding input until EOF */
 	KS_CONN_CLOSED,   /* socket closed; memory freed at the next reap */
 };
 

@@ -117,8 +117,10 @@ ks_loader_init(struct ks_plugin_inst *pi, const ks_options *opts, char *err,
 	}
 	pi->state = NULL;
 	pi->initialised = 0;
-	if (pi->desc->init == NULL)
+	if (pi->desc->init == NULL) {
+		pi->initialised = 1; /* a fini without init still runs */
 		return 0;
+	}
 	perr[0] = '\0';
 	if (pi->desc->init(opts, &state, perr, sizeof(perr)) != 0) {
 		perr[sizeof(perr) - 1] = '\0'; /* in case the plugin forgot */

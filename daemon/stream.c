@@ -171,6 +171,12 @@ rio_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	stream_fill(st);
+	if (st->discard) {
+		ks_buf_consume(&st->in.buf, st->in.buf.len);
+		if ((st->in.eof || st->in.err != 0) && st->conn != NULL)
+			ks_conn_drained(st->conn);
+		return;
+	}
 	if (st->pump_to != NULL) {
 		pump_drain(st);
 		return;
