@@ -82,16 +82,16 @@ set_error(struct ks_stream *st, int *slot, int err)
 void
 ks_stream_wake_all(struct ks_stream *st, int status)
 {
-	/* Take the pointers first: a woken coroutine may start another
-	 * wait on the same stream before we get to the next one. */
 	struct ks_coro *r = st->in.waiter, *w = st->out.waiter;
 	struct ks_coro *p = st->pump_waiter;
 
+	/* A woken coroutine runs at once and may end or start other waits,
+	 * so wake each of the others only while it still waits here. */
 	if (r != NULL)
 		ks_coro_wake(r, status);
-	if (w != NULL && w != r)
+	if (w != NULL && w != r && st->out.waiter == w)
 		ks_coro_wake(w, status);
-	if (p != NULL && p != r && p != w)
+	if (p != NULL && p != r && p != w && st->pump_waiter == p)
 		ks_coro_wake(p, status);
 }
 

@@ -1,0 +1,53 @@
+"""Resource exhaustion: the daemon runs out of file descriptors while
+clients keep connecting.  It must log the condition (rate-limited), pause
+accepting instead of spinning, keep serving the connections it has, and
+accept the waiting clients once descriptors are free again."""
+
+import os
+import resource
+import socket
+import unittest
+
+import kstest
+
+
+class FdExhaustion(kstest.KsTestCase):
+    def test_emfile_pauses_and_recovers(self):
+        d = self.start_daemon([{"name": "hello", "handler": "hello"}])
+        pid = d.proc.pid
+        in_use = len(os.listdir("/proc/%d/fd" % pid))
+        _, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        # Room for exactly 5 more descriptors in the daemon.
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (in_use + 5, hard))
+
+        served = []
+        for _ in range(5):
+            s = d.connect("hello")
+            self.assertLine(s, "Please enter your name")
+            served.append(s)
+        mark = d.mark()
+        # These queue in the kernel's backlog: accept() fails with EMFILE.
+        waiting = [d.connect("hello") for _ in range(10)]
+        d.wait_for_log(r"listener hello: accept \(pausing", since=mark)
+
+        # The connections it already has keep working meanwhile.
+        served[0].sendall(b"still here\n")
+        self.assertLine(served[0], "Hello, still here!")
+
+        # Free descriptors: the queued clients get served.
+        for s in served:
+            s.shutdown(socket.SHUT_WR)
+            self.assertEOF(s)
+            s.close()
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (in_use + 64, hard))
+        for s in waiting:
+            self.assertLine(s, "Please enter your name")
+            s.sendall(b"late\n")
+            self.assertLine(s, "Hello, late!")
+        # One message per pause window, not one per failed accept().
+        self.assertLessEqual(
+            sum("accept (pausing" in l for l in d.lines[mark:]), 3)
+
+
+if __name__ == "__main__":
+    unittest.main()
