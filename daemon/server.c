@@ -134,12 +134,13 @@ stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 			cancel_all(sv);
 		return;
 	}
-	ks_log(KS_LOG_INFO, "received %s: stopping (%lu connections open)",
-	       name, sv->wk.nconns);
-	notify("STOPPING=1");
+	/* Close first: once the line below is logged, connects are refused. */
+	close_listeners(sv);
 	sv->phase = DRAINING;
 	sv->wk.stopping = 1;
-	close_listeners(sv);
+	notify("STOPPING=1");
+	ks_log(KS_LOG_INFO, "received %s: stopping (%lu connections open)",
+	       name, sv->wk.nconns);
 	if (sv->wk.nconns == 0) {
 		ev_break(loop, EVBREAK_ALL);
 		return;
