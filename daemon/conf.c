@@ -23,6 +23,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "util.h"
 
 #ifndef KS_PLUGIN_DIR
 #define KS_PLUGIN_DIR "/usr/local/lib/ksockd"
@@ -47,12 +48,10 @@ struct lcheck {
 	unsigned char ip[16];
 };
 
-static void
-conf_err_at(struct parse *p, const char *file, int line, const char *fmt, ...)
-	KS_PRINTF(4, 5);
-static void
-conf_err(struct parse *p, const config_setting_t *s, const char *fmt, ...)
-	KS_PRINTF(3, 4);
+static void conf_err_at(struct parse *p, const char *file, int line,
+			const char *fmt, ...) KS_PRINTF(4, 5);
+static void conf_err(struct parse *p, const config_setting_t *s,
+		     const char *fmt, ...) KS_PRINTF(3, 4);
 
 static void
 conf_verr(struct parse *p, const char *file, int line, const char *fmt,
@@ -88,8 +87,8 @@ conf_err(struct parse *p, const config_setting_t *s, const char *fmt, ...)
 }
 
 static void
-check_keys(struct parse *p, const config_setting_t *g,
-	   const char *const *known, const char *ctx)
+check_keys(struct parse *p, const config_setting_t *g, const char *const *known,
+	   const char *ctx)
 {
 	const config_setting_t *s;
 	const char *const *k;
@@ -132,8 +131,8 @@ get_int(struct parse *p, const config_setting_t *g, const char *ctx,
 		return -1;
 	}
 	if (v < min || v > max) {
-		conf_err(p, s, "%s: %s %lld out of range (%lld..%lld)", ctx, key,
-			 v, min, max);
+		conf_err(p, s, "%s: %s %lld out of range (%lld..%lld)", ctx,
+			 key, v, min, max);
 		return -1;
 	}
 	*out = v;
@@ -219,13 +218,13 @@ int
 ks_log_level_parse(const char *s)
 {
 	static const char *const names[] = {"error", "warn", "info", "debug"};
-	int i;
+	size_t i;
 
 	if (s == NULL)
 		return -1;
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < KS_ARRAY_SIZE(names); i++)
 		if (strcmp(s, names[i]) == 0)
-			return i;
+			return (int)i;
 	return -1;
 }
 
@@ -254,6 +253,28 @@ conf_dir(const char *path)
 	return dir;
 }
 
+/* plugin_dir as written, made absolute relative to the config file's
+ * directory (a later chdir must not change its meaning); malloc'd. */
+static char *
+plugin_dir_path(const char *conf_path, const char *pdir)
+{
+	char *dir, *joined;
+	size_t n;
+
+	if (pdir[0] == '/')
+		return strdup(pdir);
+	dir = conf_dir(conf_path);
+	if (dir == NULL)
+		return NULL;
+	n = strlen(dir) + 1 + strlen(pdir) + 1;
+	joined = malloc(n);
+	if (joined != NULL)
+		snprintf(joined, n, "%s%s%s", dir,
+			 strcmp(dir, "/") == 0 ? "" : "/", pdir);
+	free(dir);
+	return joined;
+}
+
 static void
 parse_daemon(struct parse *p, const config_setting_t *g)
 {
@@ -262,48 +283,27 @@ parse_daemon(struct parse *p, const config_setting_t *g)
 					    "coroutine_stack", NULL};
 	struct ks_conf *conf = p->conf;
 	const char *str;
-	char *dir, *joined;
+	char *dir;
 	long long v;
-	size_t n;
 	int r;
 
 	check_keys(p, g, known, "daemon");
 
 	r = get_string(p, g, "daemon", "plugin_dir", &str);
-	if (r < 0) {
-		p->plugin_dir_ok = 0;
-	} else if (r > 0 && str[0] != '/') {
-		dir = conf_dir(conf->path);
-		joined = NULL;
-		if (dir != NULL) {
-			n = strlen(dir) + 1 + strlen(str) + 1;
-			joined = malloc(n);
-			if (joined != NULL)
-				snprintf(joined, n, "%s%s%s", dir,
-					 strcmp(dir, "/") == 0 ? "" : "/",
-					 str);
-			free(dir);
-		}
-		if (joined == NULL) {
+	if (r > 0) {
+		dir = plugin_dir_path(conf->path, str);
+		if (dir == NULL) {
 			conf_err(p, config_setting_get_member(g, "plugin_dir"),
-				 "daemon: plugin_dir: cannot resolve %s: %s",
-				 str, strerror(errno));
-			p->plugin_dir_ok = 0;
+				 "daemon: plugin_dir %s: %s", str,
+				 strerror(errno));
+			r = -1;
 		} else {
 			free((void *)conf->plugin_dir);
-			conf->plugin_dir = joined;
-		}
-	} else if (r > 0) {
-		joined = strdup(str);
-		if (joined == NULL) {
-			conf_err(p, config_setting_get_member(g, "plugin_dir"),
-				 "daemon: out of memory");
-			p->plugin_dir_ok = 0;
-		} else {
-			free((void *)conf->plugin_dir);
-			conf->plugin_dir = joined;
+			conf->plugin_dir = dir;
 		}
 	}
+	if (r < 0)
+		p->plugin_dir_ok = 0;
 
 	if (get_string(p, g, "daemon", "log_level", &str) > 0) {
 		r = ks_log_level_parse(str);
@@ -317,8 +317,7 @@ parse_daemon(struct parse *p, const config_setting_t *g)
 	}
 	get_seconds(p, g, "daemon", "shutdown_timeout",
 		    &conf->shutdown_timeout);
-	if (get_int(p, g, "daemon", "coroutine_stack", 16384, 67108864, &v) >
-	    0)
+	if (get_int(p, g, "daemon", "coroutine_stack", 16384, 67108864, &v) > 0)
 		conf->coroutine_stack = (size_t)v;
 }
 
@@ -396,11 +395,11 @@ parse_handler(struct parse *p, const config_setting_t *g, const char *ctx,
 		return;
 	}
 	if (access(lc->handler_path, R_OK) != 0)
-		conf_err(p, s, "%s: handler file %s: %s", ctx,
-			 lc->handler_path, strerror(errno));
+		conf_err(p, s, "%s: handler file %s: %s", ctx, lc->handler_path,
+			 strerror(errno));
 	else if (stat(lc->handler_path, &st) == 0 && S_ISDIR(st.st_mode))
-		conf_err(p, s, "%s: handler file %s: %s", ctx,
-			 lc->handler_path, strerror(EISDIR));
+		conf_err(p, s, "%s: handler file %s: %s", ctx, lc->handler_path,
+			 strerror(EISDIR));
 }
 
 static void
@@ -408,10 +407,12 @@ parse_listener(struct parse *p, config_setting_t *g, unsigned idx,
 	       struct ks_lconf *lc, struct lcheck *ck)
 {
 	static const char *const known[] = {
-		"name", "protocol", "address", "port", "handler", "backlog",
-		"reuse_address", "reuse_port", "no_delay", "keep_alive",
-		"type_of_service", "linger", "send_buffer", "receive_buffer",
-		"max_line_length", "idle_timeout", "options", NULL};
+		"name",          "protocol",        "address",
+		"port",          "handler",         "backlog",
+		"reuse_address", "reuse_port",      "no_delay",
+		"keep_alive",    "type_of_service", "linger",
+		"send_buffer",   "receive_buffer",  "max_line_length",
+		"idle_timeout",  "options",         NULL};
 	const config_setting_t *s;
 	const char *proto = "tcp";
 	char *ctx = ck->ctx;
@@ -448,8 +449,9 @@ parse_listener(struct parse *p, config_setting_t *g, unsigned idx,
 	} else if (strcmp(proto, "unix") == 0) {
 		lc->protocol = KS_PROTO_UNIX;
 	} else if (strcmp(proto, "tcp") != 0) {
-		conf_err(p, s, "%s: unknown protocol \"%s\" (expected tcp or "
-			       "unix)",
+		conf_err(p, s,
+			 "%s: unknown protocol \"%s\" (expected tcp or "
+			 "unix)",
 			 ctx, proto);
 		proto_ok = 0;
 	}
@@ -525,7 +527,8 @@ check_duplicates(struct parse *p, const struct ks_conf *conf,
 		}
 		for (j = 0; ck[i].addr_ok && j < i; j++) {
 			a = &conf->listeners[j];
-			if (!ck[j].addr_ok || !same_address(a, &ck[j], b, &ck[i]))
+			if (!ck[j].addr_ok ||
+			    !same_address(a, &ck[j], b, &ck[i]))
 				continue;
 			if (b->protocol == KS_PROTO_UNIX)
 				conf_err(p, ck[i].addr_s,
@@ -641,7 +644,8 @@ ks_conf_load(const char *path, struct ks_conf **out)
 	for (i = 0; i < n; i++) {
 		s = config_setting_get_elem(root, (unsigned)i);
 		name = config_setting_name(s);
-		if (strcmp(name, "daemon") != 0 && strcmp(name, "listeners") != 0)
+		if (strcmp(name, "daemon") != 0 &&
+		    strcmp(name, "listeners") != 0)
 			conf_err(&p, s, "unknown top-level key \"%s\"", name);
 	}
 	s = config_setting_get_member(root, "daemon");

@@ -416,6 +416,15 @@ ks_coro_resume(struct ks_coro *co, int status)
 	}
 }
 
+static int
+switch_out(struct ks_sched *s, struct ks_coro *co)
+{
+	ASAN_START(&co->asan_fake, s->main_stack_bottom, s->main_stack_size);
+	switch_to(&co->sp, s->main_sp);
+	ASAN_FINISH(co->asan_fake, &s->main_stack_bottom, &s->main_stack_size);
+	return co->wake_status;
+}
+
 int
 ks_coro_suspend(struct ks_sched *s)
 {
@@ -424,10 +433,31 @@ ks_coro_suspend(struct ks_sched *s)
 	if (co == NULL)
 		abort(); /* suspending outside a coroutine */
 	co->state = KS_CORO_SUSPENDED;
-	ASAN_START(&co->asan_fake, s->main_stack_bottom, s->main_stack_size);
-	switch_to(&co->sp, s->main_sp);
-	ASAN_FINISH(co->asan_fake, &s->main_stack_bottom, &s->main_stack_size);
-	return co->wake_status;
+	return switch_out(s, co);
+}
+
+static void
+runq_push(struct ks_sched *s, struct ks_coro *co)
+{
+	co->state = KS_CORO_QUEUED;
+	co->next = NULL;
+	if (s->runq_tail != NULL)
+		s->runq_tail->next = co;
+	else
+		s->runq_head = co;
+	s->runq_tail = co;
+}
+
+void
+ks_coro_yield(struct ks_sched *s)
+{
+	struct ks_coro *co = s->current;
+
+	if (co == NULL)
+		abort();
+	co->wake_status = 0;
+	runq_push(s, co);
+	(void)switch_out(s, co);
 }
 
 void
@@ -442,13 +472,7 @@ ks_coro_wake(struct ks_coro *co, int status)
 		return;
 	}
 	co->wake_status = status;
-	co->state = KS_CORO_QUEUED;
-	co->next = NULL;
-	if (s->runq_tail != NULL)
-		s->runq_tail->next = co;
-	else
-		s->runq_head = co;
-	s->runq_tail = co;
+	runq_push(s, co);
 }
 
 void

@@ -83,6 +83,11 @@ void ks_coro_resume(struct ks_coro *co, int status);
  * wakes this coroutine; returns the status passed to the waker. */
 int ks_coro_suspend(struct ks_sched *s);
 
+/* Coroutine context only: lets the loop run other callbacks and
+ * coroutines, and continues at the next ks_sched_run_queue (before the
+ * next poll).  For fairness when a coroutine would otherwise never wait. */
+void ks_coro_yield(struct ks_sched *s);
+
 /* Any context: makes a suspended coroutine runnable with `status`.  From
  * the main context it runs at once (like ks_coro_resume); from a coroutine
  * it is queued and runs at the next ks_sched_run_queue. */

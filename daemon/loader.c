@@ -8,6 +8,12 @@
 #include "loader.h"
 #include "util.h"
 
+#ifdef KS_ASAN
+#define KS_DLCLOSE 0
+#else
+#define KS_DLCLOSE 1
+#endif
+
 static int
 ends_with(const char *s, const char *suffix)
 {
@@ -146,9 +152,7 @@ ks_loader_close(struct ks_plugin_inst *pi)
 		pi->desc->fini(pi->state);
 	/* Under ASan an unloaded module turns leak reports into "<unknown
 	 * module>" frames; keeping it mapped keeps them readable. */
-#ifndef KS_ASAN
-	if (pi->dl != NULL)
+	if (KS_DLCLOSE && pi->dl != NULL)
 		dlclose(pi->dl);
-#endif
 	memset(pi, 0, sizeof(*pi));
 }

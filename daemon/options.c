@@ -47,8 +47,8 @@ ks_opt_string(const ks_options *o, const char *name, const char *def,
 }
 
 int
-ks_opt_int(const ks_options *o, const char *name, long long def,
-	   long long *out, char *err, size_t errlen)
+ks_opt_int(const ks_options *o, const char *name, long long def, long long *out,
+	   char *err, size_t errlen)
 {
 	const config_setting_t *s = opt_lookup(o, name);
 
@@ -68,8 +68,8 @@ ks_opt_int(const ks_options *o, const char *name, long long def,
 }
 
 int
-ks_opt_bool(const ks_options *o, const char *name, int def, int *out,
-	    char *err, size_t errlen)
+ks_opt_bool(const ks_options *o, const char *name, int def, int *out, char *err,
+	    size_t errlen)
 {
 	const config_setting_t *s = opt_lookup(o, name);
 

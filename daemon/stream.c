@@ -218,6 +218,7 @@ ks_stream_wait_input(struct ks_stream *st)
 		ks_buf_release(&in->buf, &st->wk->pool);
 	ks_stream_want_input(st);
 	in->waiter = ks_coro_self(s);
+	st->sent_unwaited = 0;
 	rc = ks_coro_suspend(s);
 	in->waiter = NULL;
 	return rc;
@@ -242,6 +243,7 @@ ks_stream_flush_nowait(struct ks_stream *st)
 
 			ks_buf_consume(&out->buf, sent);
 			st->wk->stats.bytes_out += sent;
+			st->sent_unwaited += sent;
 			if (st->conn != NULL)
 				ks_conn_progress(st->conn);
 			if (out->buf.len == 0)
@@ -306,9 +308,23 @@ ks_stream_wait_output(struct ks_stream *st, size_t below)
 	out->wait_below = below;
 	ev_io_start(st->wk->loop, &st->wio);
 	out->waiter = ks_coro_self(s);
+	st->sent_unwaited = 0;
 	rc = ks_coro_suspend(s);
 	out->waiter = NULL;
 	return rc;
+}
+
+/* A handler whose peer reads as fast as it writes would never wait, and
+ * would keep the loop from everyone else: after a high-water mark's worth
+ * of bytes without waiting, let the others run. */
+static void
+maybe_yield(struct ks_stream *st)
+{
+	if (st->sent_unwaited >= st->out.hiwat &&
+	    ks_coro_self(&st->wk->sched) != NULL) {
+		st->sent_unwaited = 0;
+		ks_coro_yield(&st->wk->sched);
+	}
 }
 
 int
@@ -319,8 +335,10 @@ ks_stream_flush_wait(struct ks_stream *st)
 	for (;;) {
 		if ((rc = ks_stream_flush_nowait(st)) != KS_OK)
 			return rc;
-		if (st->out.buf.len == 0)
-			return KS_OK;
+		if (st->out.buf.len == 0) {
+			maybe_yield(st);
+			return st->closed ? KS_ECLOSED : KS_OK;
+		}
 		if ((rc = ks_stream_wait_output(st, 0)) != KS_OK)
 			return rc;
 	}
@@ -357,6 +375,7 @@ ks_stream_write(struct ks_stream *st, const void *p, size_t n)
 			src += w;
 			n -= (size_t)w;
 			st->wk->stats.bytes_out += (uint64_t)w;
+			st->sent_unwaited += (size_t)w;
 			if (st->conn != NULL)
 				ks_conn_progress(st->conn);
 			continue;
@@ -377,7 +396,8 @@ ks_stream_write(struct ks_stream *st, const void *p, size_t n)
 		if ((rc = ks_stream_wait_output(st, 0)) != KS_OK)
 			return rc;
 	}
-	return KS_OK;
+	maybe_yield(st);
+	return st->closed ? KS_ECLOSED : KS_OK;
 }
 
 /* ---- ks_copy pump ----------------------------------------------------------

@@ -82,6 +82,7 @@ struct ks_stream {
 	bool canceled; /* shutting down: waits return KS_ECANCELED */
 	bool closed;   /* fd closed (ks_close or end of connection) */
 	bool discard;  /* lingering close: drop whatever arrives */
+	size_t sent_unwaited; /* bytes sent since the handler last waited */
 	size_t pending_consume; /* bytes of the line lent out last time */
 	/* ks_copy in progress with this stream as source / destination */
 	struct ks_stream *pump_to, *pump_from;
