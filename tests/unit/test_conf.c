@@ -1,0 +1,658 @@
+/*
+ * Configuration parsing: every error kind with its exact "FILE:LINE:
+ * message", defaults, and the resolution of plugin_dir and handlers.  Each
+ * test writes its configuration into a fresh temporary directory; the word
+ * DIR in the text stands for that directory.
+ */
+#include "config.h"
+
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "log.h"
+#include "suites.h"
+
+#define MAX_MSGS 64
+
+static char dir[64];
+static char path[128];
+static char msgs[MAX_MSGS][1024];
+static int nmsgs;
+
+static void
+sink(int level, const char *msg, void *ud)
+{
+	if (nmsgs < MAX_MSGS)
+		snprintf(msgs[nmsgs], sizeof(msgs[0]), "%s", msg);
+	nmsgs++;
+}
+
+static void
+setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/ks_conf_XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/ksockd.conf", dir);
+	nmsgs = 0;
+	ks_log_set_sink(sink, NULL);
+}
+
+static int
+rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(p);
+}
+
+static void
+teardown(void)
+{
+	ks_log_set_sink(NULL, NULL);
+	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Replaces every "DIR" in `in` by the test directory, and every "FILE" by
+ * the configuration path. */
+static void
+expand(const char *in, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	while (*in != '\0' && n + 1 < cap) {
+		if (strncmp(in, "DIR", 3) == 0) {
+			n += (size_t)snprintf(out + n, cap - n, "%s", dir);
+			in += 3;
+		} else if (strncmp(in, "FILE", 4) == 0) {
+			n += (size_t)snprintf(out + n, cap - n, "%s", path);
+			in += 4;
+		} else {
+			out[n++] = *in++;
+		}
+	}
+	out[n < cap ? n : cap - 1] = '\0';
+}
+
+static void
+write_file(const char *name, const char *text)
+{
+	char p[256], body[8192];
+	FILE *fp;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	expand(text, body, sizeof(body));
+	fp = fopen(p, "w");
+	ck_assert_ptr_nonnull(fp);
+	fputs(body, fp);
+	ck_assert_int_eq(fclose(fp), 0);
+}
+
+static struct ks_conf *
+load_ok(const char *text)
+{
+	struct ks_conf *conf = NULL;
+	int i;
+
+	write_file("ksockd.conf", text);
+	if (ks_conf_load(path, &conf) != 0) {
+		for (i = 0; i < nmsgs && i < MAX_MSGS; i++)
+			fprintf(stderr, "unexpected: %s\n", msgs[i]);
+		ck_abort_msg("ks_conf_load failed");
+	}
+	ck_assert_ptr_nonnull(conf);
+	ck_assert_int_eq(nmsgs, 0);
+	return conf;
+}
+
+/* Loads `text`, expects failure and exactly the messages given (FILE and
+ * DIR expanded), in order; the list ends with NULL. */
+static void
+load_fails(const char *text, ...)
+{
+	struct ks_conf *conf = (struct ks_conf *)1;
+	char want[2048];
+	const char *m;
+	va_list ap;
+	int i = 0;
+
+	write_file("ksockd.conf", text);
+	ck_assert_int_eq(ks_conf_load(path, &conf), -1);
+	ck_assert_ptr_null(conf);
+	va_start(ap, text);
+	while ((m = va_arg(ap, const char *)) != NULL) {
+		expand(m, want, sizeof(want));
+		ck_assert_msg(i < nmsgs, "missing message: %s", want);
+		ck_assert_str_eq(msgs[i], want);
+		i++;
+	}
+	va_end(ap);
+	for (; i < nmsgs && i < MAX_MSGS; i++)
+		ck_abort_msg("unexpected message: %s", msgs[i]);
+	ck_assert_int_eq(nmsgs, i);
+}
+
+/* A handler file for plugin_dir "."; only its existence is checked. */
+#define DAEMON_DOT "daemon = { plugin_dir = \".\"; };\n"
+
+START_TEST(test_defaults)
+{
+	struct ks_conf *conf;
+	struct ks_lconf *lc;
+
+	write_file("hello.so", "");
+	conf = load_ok(
+		"listeners = (\n"
+		"  { name = \"a\"; address = \"127.0.0.1\"; port = 9002;\n"
+		"    handler = \"DIR/hello.so\"; }\n"
+		");\n");
+	ck_assert_int_eq(conf->refs, 1);
+	ck_assert_str_eq(conf->path, path);
+	ck_assert_str_eq(conf->plugin_dir, KS_PLUGIN_DIR);
+	ck_assert_int_eq(conf->log_level, KS_LOG_INFO);
+	ck_assert_double_eq(conf->shutdown_timeout, 30);
+	ck_assert_uint_eq(conf->coroutine_stack, 65536);
+	ck_assert(!conf->plugins_loaded);
+	ck_assert_uint_eq(conf->nlisteners, 1);
+	lc = &conf->listeners[0];
+	ck_assert_ptr_eq(lc->conf, conf);
+	ck_assert_str_eq(lc->name, "a");
+	ck_assert_int_eq(lc->protocol, KS_PROTO_TCP);
+	ck_assert_str_eq(lc->address, "127.0.0.1");
+	ck_assert_int_eq(lc->port, 9002);
+	ck_assert_str_eq(lc->handler_path, lc->handler);
+	ck_assert_int_eq(lc->backlog, 511);
+	ck_assert(lc->reuse_address);
+	ck_assert(!lc->reuse_port);
+	ck_assert(lc->no_delay);
+	ck_assert(!lc->keep_alive);
+	ck_assert_int_eq(lc->type_of_service, 0);
+	ck_assert_int_eq(lc->linger, -1);
+	ck_assert_int_eq(lc->send_buffer, 0);
+	ck_assert_int_eq(lc->receive_buffer, 0);
+	ck_assert_uint_eq(lc->max_line_length, 8192);
+	ck_assert_double_eq(lc->idle_timeout, 300);
+	ck_assert_ptr_null(lc->options);
+	ck_assert_str_eq(lc->file, path);
+	ck_assert_int_eq(lc->line, 2);
+	ck_assert_ptr_null(lc->plugin.dl);
+	ks_conf_unref(conf);
+}
+END_TEST
+
+START_TEST(test_all_keys)
+{
+	struct ks_conf *conf;
+	struct ks_lconf *lc;
+
+	write_file("hello.so", "");
+	write_file("echo.so", "");
+	conf = load_ok("daemon: {\n"
+		       "  plugin_dir = \"DIR\";\n"
+		       "  log_level = \"debug\";\n"
+		       "  shutdown_timeout = 2.5;\n"
+		       "  coroutine_stack = 131072;\n"
+		       "};\n"
+		       "listeners = (\n"
+		       "  { name = \"u\"; protocol = \"unix\";\n"
+		       "    address = \"DIR/s.sock\"; handler = \"hello.so\";\n"
+		       "    backlog = 16; reuse_address = false;\n"
+		       "    reuse_port = true; no_delay = false;\n"
+		       "    keep_alive = true; type_of_service = 16;\n"
+		       "    linger = 5; send_buffer = 65536L;\n"
+		       "    receive_buffer = 32768; max_line_length = 100;\n"
+		       "    idle_timeout = 1;\n"
+		       "    options = { greeting = \"hi\"; };\n"
+		       "  },\n"
+		       "  { name = \"v6\"; address = \"::1\"; port = 0;\n"
+		       "    handler = \"echo\"; idle_timeout = 0.25; }\n"
+		       ");\n");
+	ck_assert_str_eq(conf->plugin_dir, dir);
+	ck_assert_int_eq(conf->log_level, KS_LOG_DEBUG);
+	ck_assert_double_eq(conf->shutdown_timeout, 2.5);
+	ck_assert_uint_eq(conf->coroutine_stack, 131072);
+	ck_assert_uint_eq(conf->nlisteners, 2);
+	lc = &conf->listeners[0];
+	ck_assert_int_eq(lc->protocol, KS_PROTO_UNIX);
+	ck_assert_str_eq(lc->handler, "hello.so");
+	ck_assert_str_eq(lc->handler_path + strlen(dir), "/hello.so");
+	ck_assert_int_eq(lc->backlog, 16);
+	ck_assert(!lc->reuse_address);
+	ck_assert(lc->reuse_port);
+	ck_assert(!lc->no_delay);
+	ck_assert(lc->keep_alive);
+	ck_assert_int_eq(lc->type_of_service, 16);
+	ck_assert_int_eq(lc->linger, 5);
+	ck_assert_int_eq(lc->send_buffer, 65536);
+	ck_assert_int_eq(lc->receive_buffer, 32768);
+	ck_assert_uint_eq(lc->max_line_length, 100);
+	ck_assert_double_eq(lc->idle_timeout, 1);
+	ck_assert_ptr_nonnull(lc->options);
+	ck_assert_str_eq(config_setting_get_string(config_setting_get_member(
+				 lc->options, "greeting")),
+			 "hi");
+	ck_assert_int_eq(lc->line, 8);
+	lc = &conf->listeners[1];
+	ck_assert_int_eq(lc->protocol, KS_PROTO_TCP);
+	ck_assert_str_eq(lc->address, "::1");
+	ck_assert_int_eq(lc->port, 0);
+	ck_assert_str_eq(lc->handler_path + strlen(dir), "/echo.so");
+	ck_assert_double_eq(lc->idle_timeout, 0.25);
+	ck_assert_int_eq(lc->line, 18);
+	ks_conf_unref(conf);
+}
+END_TEST
+
+START_TEST(test_relative_plugin_dir)
+{
+	struct ks_conf *conf;
+	char want[256];
+
+	ck_assert_int_eq(mkdir(strcat(strcpy(want, dir), "/lib"), 0700), 0);
+	write_file("lib/hello.so", "");
+	conf = load_ok("daemon = { plugin_dir = \"lib\"; };\n"
+		       "listeners = ({ name = \"a\"; address = \"0.0.0.0\";\n"
+		       "  port = 1; handler = \"hello\"; });\n");
+	snprintf(want, sizeof(want), "%s/lib", dir);
+	ck_assert_str_eq(conf->plugin_dir, want);
+	snprintf(want, sizeof(want), "%s/lib/hello.so", dir);
+	ck_assert_str_eq(conf->listeners[0].handler_path, want);
+	ks_conf_unref(conf);
+}
+END_TEST
+
+/* A config path without a directory part is relative to the cwd; the
+ * stored plugin_dir must still be absolute. */
+START_TEST(test_relative_conf_path)
+{
+	struct ks_conf *conf = NULL;
+	char cwd[256], want[256];
+
+	write_file("hello.so", "");
+	write_file("ksockd.conf",
+		   DAEMON_DOT "listeners = ({ name = \"a\"; address = \"::\";\n"
+			      "  port = 1; handler = \"hello\"; });\n");
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	ck_assert_int_eq(chdir(dir), 0);
+	ck_assert_int_eq(ks_conf_load("ksockd.conf", &conf), 0);
+	ck_assert_int_eq(chdir(cwd), 0);
+	snprintf(want, sizeof(want), "%s/.", dir);
+	ck_assert_str_eq(conf->plugin_dir, want);
+	snprintf(want, sizeof(want), "%s/./hello.so", dir);
+	ck_assert_str_eq(conf->listeners[0].handler_path, want);
+	ks_conf_unref(conf);
+}
+END_TEST
+
+START_TEST(test_refcount)
+{
+	struct ks_conf *conf;
+
+	write_file("hello.so", "");
+	conf = load_ok(DAEMON_DOT "listeners = ({ name = \"a\";\n"
+				  "  address = \"::1\"; port = 7;\n"
+				  "  handler = \"hello\"; });\n");
+	ks_conf_ref(conf);
+	ck_assert_int_eq(conf->refs, 2);
+	ks_conf_unref(conf);
+	ck_assert_int_eq(conf->refs, 1);
+	ks_conf_unref(conf);
+}
+END_TEST
+
+START_TEST(test_syntax_error)
+{
+	load_fails("daemon = {\n"
+		   "  log_level = ;\n"
+		   "};\n",
+		   "FILE:2: syntax error", NULL);
+}
+END_TEST
+
+/* The data files live in the source tree (read-only under distcheck). */
+START_TEST(test_data_syntax)
+{
+	struct ks_conf *conf = NULL;
+
+	ck_assert_int_eq(ks_conf_load(KS_TEST_DATA "/syntax.conf", &conf), -1);
+	ck_assert_int_eq(nmsgs, 1);
+	ck_assert_str_eq(msgs[0], KS_TEST_DATA "/syntax.conf:7: syntax error");
+}
+END_TEST
+
+START_TEST(test_data_include)
+{
+	struct ks_conf *conf = NULL;
+	char cwd[256];
+
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	ck_assert_int_eq(chdir(KS_TEST_DATA), 0);
+	ck_assert_int_eq(ks_conf_load("include.conf", &conf), -1);
+	ck_assert_int_eq(chdir(cwd), 0);
+	ck_assert_int_eq(nmsgs, 2);
+	ck_assert_str_eq(msgs[0],
+			 "included.conf:3: unknown key \"colour\" in daemon");
+	ck_assert_str_eq(msgs[1], "include.conf:1: no listeners defined");
+}
+END_TEST
+
+START_TEST(test_missing_file)
+{
+	struct ks_conf *conf = (struct ks_conf *)1;
+	char want[256];
+
+	ck_assert_int_eq(ks_conf_load(path, &conf), -1);
+	ck_assert_ptr_null(conf);
+	ck_assert_int_eq(nmsgs, 1);
+	snprintf(want, sizeof(want), "%s: No such file or directory", path);
+	ck_assert_str_eq(msgs[0], want);
+}
+END_TEST
+
+START_TEST(test_unknown_keys)
+{
+	write_file("hello.so", "");
+	load_fails("daemon = { plugin_dir = \".\"; foo = 1; };\n"
+		   "listeners = ({\n"
+		   "  name = \"hello\"; address = \"127.0.0.1\"; port = 1;\n"
+		   "  handler = \"hello\";\n"
+		   "  foo = true;\n"
+		   "});\n"
+		   "extra = \"x\";\n",
+		   "FILE:7: unknown top-level key \"extra\"",
+		   "FILE:1: unknown key \"foo\" in daemon",
+		   "FILE:5: unknown key \"foo\" in listener \"hello\"", NULL);
+}
+END_TEST
+
+START_TEST(test_wrong_types)
+{
+	write_file("hello.so", "");
+	load_fails(
+		"daemon = {\n"
+		"  plugin_dir = \".\";\n"
+		"  log_level = 2;\n"
+		"  shutdown_timeout = \"30\";\n"
+		"  coroutine_stack = 1.5;\n"
+		"};\n"
+		"listeners = ({\n"
+		"  name = \"hello\"; address = \"127.0.0.1\";\n"
+		"  port = \"9002\";\n"
+		"  handler = \"hello\";\n"
+		"  backlog = 1.0; reuse_address = 1; no_delay = \"yes\";\n"
+		"  idle_timeout = true;\n"
+		"  options = 3;\n"
+		"}, {\n"
+		"  name = 5; address = [1]; port = 2; handler = \"hello\";\n"
+		"  protocol = 1;\n"
+		"});\n",
+		"FILE:3: daemon: log_level must be a string",
+		"FILE:4: daemon: shutdown_timeout must be a number",
+		"FILE:5: daemon: coroutine_stack must be an integer",
+		"FILE:9: listener \"hello\": port must be an integer",
+		"FILE:11: listener \"hello\": backlog must be an integer",
+		"FILE:11: listener \"hello\": reuse_address must be a boolean",
+		"FILE:11: listener \"hello\": no_delay must be a boolean",
+		"FILE:12: listener \"hello\": idle_timeout must be a number",
+		"FILE:13: listener \"hello\": options must be a group",
+		"FILE:15: listener #2: name must be a string",
+		"FILE:16: listener #2: protocol must be a string",
+		"FILE:15: listener #2: address must be a string", NULL);
+}
+END_TEST
+
+START_TEST(test_out_of_range)
+{
+	write_file("hello.so", "");
+	load_fails(
+		"daemon = {\n"
+		"  plugin_dir = \".\";\n"
+		"  log_level = \"verbose\";\n"
+		"  shutdown_timeout = -0.5;\n"
+		"  coroutine_stack = 1024;\n"
+		"};\n"
+		"listeners = ({\n"
+		"  name = \"hello\"; address = \"127.0.0.1\";\n"
+		"  port = 70000;\n"
+		"  handler = \"hello\";\n"
+		"  backlog = 0;\n"
+		"  type_of_service = 256;\n"
+		"  linger = -2;\n"
+		"  send_buffer = -1;\n"
+		"  receive_buffer = 4294967296L;\n"
+		"  max_line_length = 16777217;\n"
+		"  idle_timeout = -1;\n"
+		"}, {\n"
+		"  name = \"b\"; address = \"::\"; port = -1; handler = \"hello\";\n"
+		"  max_line_length = 0; backlog = 65536; idle_timeout = 1e999;\n"
+		"});\n",
+		"FILE:3: daemon: unknown log_level \"verbose\" (expected error, "
+		"warn, info or debug)",
+		"FILE:4: daemon: shutdown_timeout -0.5 out of range (>= 0)",
+		"FILE:5: daemon: coroutine_stack 1024 out of range "
+		"(16384..67108864)",
+		"FILE:9: listener \"hello\": port 70000 out of range (0..65535)",
+		"FILE:11: listener \"hello\": backlog 0 out of range (1..65535)",
+		"FILE:12: listener \"hello\": type_of_service 256 out of range "
+		"(0..255)",
+		"FILE:13: listener \"hello\": linger -2 out of range (-1..65535)",
+		"FILE:14: listener \"hello\": send_buffer -1 out of range "
+		"(0..2147483647)",
+		"FILE:15: listener \"hello\": receive_buffer 4294967296 out of "
+		"range (0..2147483647)",
+		"FILE:16: listener \"hello\": max_line_length 16777217 out of "
+		"range (1..16777216)",
+		"FILE:17: listener \"hello\": idle_timeout -1 out of range (>= 0)",
+		"FILE:19: listener \"b\": port -1 out of range (0..65535)",
+		"FILE:20: listener \"b\": backlog 65536 out of range (1..65535)",
+		"FILE:20: listener \"b\": max_line_length 0 out of range "
+		"(1..16777216)",
+		"FILE:20: listener \"b\": idle_timeout must be a finite number",
+		NULL);
+}
+END_TEST
+
+START_TEST(test_duplicate_name)
+{
+	write_file("hello.so", "");
+	load_fails(
+		DAEMON_DOT
+		"listeners = (\n"
+		"  { name = \"x\"; address = \"127.0.0.1\"; port = 1;\n"
+		"    handler = \"hello\"; },\n"
+		"  { name = \"y\"; address = \"127.0.0.1\"; port = 2;\n"
+		"    handler = \"hello\"; },\n"
+		"  { address = \"127.0.0.1\"; port = 3; handler = \"hello\";\n"
+		"    name = \"x\"; }\n"
+		");\n",
+		"FILE:8: duplicate listener name \"x\" (first defined at "
+		"FILE:3)",
+		NULL);
+}
+END_TEST
+
+START_TEST(test_duplicate_address)
+{
+	write_file("hello.so", "");
+	load_fails(
+		DAEMON_DOT
+		"listeners = (\n"
+		"  { name = \"a\"; address = \"127.0.0.1\"; port = 9002;\n"
+		"    handler = \"hello\"; },\n"
+		"  { name = \"b\"; address = \"127.0.0.1\"; port = 9002;\n"
+		"    handler = \"hello\"; },\n"
+		/* a different port, port 0 twice, another family: fine */
+		"  { name = \"c\"; address = \"127.0.0.1\"; port = 9003;\n"
+		"    handler = \"hello\"; },\n"
+		"  { name = \"z1\"; address = \"127.0.0.1\"; port = 0;\n"
+		"    handler = \"hello\"; },\n"
+		"  { name = \"z2\"; address = \"127.0.0.1\"; port = 0;\n"
+		"    handler = \"hello\"; },\n"
+		"  { name = \"v6\"; address = \"::\"; port = 9003;\n"
+		"    handler = \"hello\"; },\n"
+		/* the wildcard covers every specific address */
+		"  { name = \"any\"; address = \"0.0.0.0\"; port = 9003;\n"
+		"    handler = \"hello\"; },\n"
+		/* the same IPv6 address spelled differently */
+		"  { name = \"l6\"; address = \"0:0::1\"; port = 9003;\n"
+		"    handler = \"hello\"; },\n"
+		"  { name = \"u1\"; protocol = \"unix\"; address = \"DIR/s\";\n"
+		"    handler = \"hello\"; },\n"
+		"  { name = \"u2\"; protocol = \"unix\"; address = \"DIR/s\";\n"
+		"    handler = \"hello\"; }\n"
+		");\n",
+		"FILE:5: listener \"b\": address 127.0.0.1:9002 already used by "
+		"listener \"a\" (FILE:3)",
+		"FILE:15: listener \"any\": address 0.0.0.0:9003 already used by "
+		"listener \"c\" (FILE:7)",
+		"FILE:17: listener \"l6\": address [0:0::1]:9003 already used by "
+		"listener \"v6\" (FILE:13)",
+		"FILE:21: listener \"u2\": address DIR/s already used by "
+		"listener \"u1\" (FILE:19)",
+		NULL);
+}
+END_TEST
+
+START_TEST(test_missing_required)
+{
+	load_fails(DAEMON_DOT
+		   "listeners = (\n"
+		   "  { name = \"x\"; address = \"127.0.0.1\"; port = 1;\n"
+		   "    handler = \"nothere\"; },\n"
+		   "  { port = 1; },\n"
+		   "  { name = \"\"; address = \"\"; handler = \"\"; }\n"
+		   ");\n",
+		   "FILE:4: listener \"x\": handler file DIR/./nothere.so: No "
+		   "such file or directory",
+		   "FILE:5: listener #2: name is required",
+		   "FILE:5: listener #2: address is required",
+		   "FILE:5: listener #2: handler is required",
+		   "FILE:6: listener #3: name must not be empty",
+		   "FILE:6: listener #3: address must not be empty",
+		   "FILE:6: listener #3: port is required for tcp",
+		   "FILE:6: listener #3: handler must not be empty", NULL);
+}
+END_TEST
+
+START_TEST(test_handler_is_directory)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "%s/sub.so", dir);
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	load_fails(DAEMON_DOT
+		   "listeners = ({ name = \"x\"; address = \"::1\"; port = 1;\n"
+		   "  handler = \"sub\"; });\n",
+		   "FILE:3: listener \"x\": handler file DIR/./sub.so: Is a "
+		   "directory",
+		   NULL);
+}
+END_TEST
+
+START_TEST(test_protocol_errors)
+{
+	write_file("hello.so", "");
+	load_fails(
+		DAEMON_DOT
+		"listeners = (\n"
+		"  { name = \"x\"; protocol = \"udp\"; address = \"::1\";\n"
+		"    port = 1; handler = \"hello\"; },\n"
+		"  { name = \"u\"; protocol = \"unix\"; address = \"DIR/u\";\n"
+		"    port = 1; handler = \"hello\"; },\n"
+		"  { name = \"long\"; protocol = \"unix\"; handler = \"hello\";\n"
+		"    address = \"/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"; },\n"
+		"  { name = \"h\"; address = \"localhost\"; port = 1;\n"
+		"    handler = \"hello\"; },\n"
+		"  { name = \"h4\"; address = \"127.0.0.1:80\"; port = 1;\n"
+		"    handler = \"hello\"; }\n"
+		");\n",
+		"FILE:3: listener \"x\": unknown protocol \"udp\" (expected tcp "
+		"or unix)",
+		"FILE:6: listener \"u\": port is not allowed for unix sockets",
+		"FILE:8: listener \"long\": unix socket path too long (108 "
+		"bytes, at most 107)",
+		"FILE:9: listener \"h\": address \"localhost\" is not an IPv4 or "
+		"IPv6 literal",
+		"FILE:11: listener \"h4\": address \"127.0.0.1:80\" is not an "
+		"IPv4 or IPv6 literal",
+		NULL);
+}
+END_TEST
+
+START_TEST(test_no_listeners)
+{
+	load_fails("daemon = { log_level = \"info\"; };\n",
+		   "FILE:1: no listeners defined", NULL);
+	nmsgs = 0;
+	load_fails("\n\nlisteners = ();\n", "FILE:3: no listeners defined",
+		   NULL);
+	nmsgs = 0;
+	load_fails("listeners = [];\n", "FILE:1: no listeners defined", NULL);
+}
+END_TEST
+
+START_TEST(test_bad_structure)
+{
+	load_fails("daemon = 1;\n"
+		   "listeners = { name = \"x\"; };\n",
+		   "FILE:1: daemon must be a group",
+		   "FILE:2: listeners must be a list of groups", NULL);
+	nmsgs = 0;
+	load_fails("listeners = ( 1, \"x\" );\n",
+		   "FILE:1: listeners: entry #1 must be a group",
+		   "FILE:1: listeners: entry #2 must be a group", NULL);
+	nmsgs = 0;
+	load_fails("daemon = { plugin_dir = 1; };\n"
+		   "listeners = ({ name = \"x\"; address = \"::1\"; port = 1;\n"
+		   "  handler = \"x\"; });\n",
+		   /* no handler lookup in an unknown directory */
+		   "FILE:1: daemon: plugin_dir must be a string", NULL);
+}
+END_TEST
+
+START_TEST(test_log_level_parse)
+{
+	ck_assert_int_eq(ks_log_level_parse("error"), KS_LOG_ERR);
+	ck_assert_int_eq(ks_log_level_parse("warn"), KS_LOG_WARN);
+	ck_assert_int_eq(ks_log_level_parse("info"), KS_LOG_INFO);
+	ck_assert_int_eq(ks_log_level_parse("debug"), KS_LOG_DEBUG);
+	ck_assert_int_eq(ks_log_level_parse("INFO"), -1);
+	ck_assert_int_eq(ks_log_level_parse(""), -1);
+	ck_assert_int_eq(ks_log_level_parse(NULL), -1);
+}
+END_TEST
+
+Suite *
+ks_suite_conf(void)
+{
+	Suite *s = suite_create("conf");
+	TCase *tc = tcase_create("load");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_all_keys);
+	tcase_add_test(tc, test_relative_plugin_dir);
+	tcase_add_test(tc, test_relative_conf_path);
+	tcase_add_test(tc, test_refcount);
+	tcase_add_test(tc, test_syntax_error);
+	tcase_add_test(tc, test_missing_file);
+	tcase_add_test(tc, test_data_syntax);
+	tcase_add_test(tc, test_data_include);
+	tcase_add_test(tc, test_unknown_keys);
+	tcase_add_test(tc, test_wrong_types);
+	tcase_add_test(tc, test_out_of_range);
+	tcase_add_test(tc, test_duplicate_name);
+	tcase_add_test(tc, test_duplicate_address);
+	tcase_add_test(tc, test_missing_required);
+	tcase_add_test(tc, test_handler_is_directory);
+	tcase_add_test(tc, test_protocol_errors);
+	tcase_add_test(tc, test_no_listeners);
+	tcase_add_test(tc, test_bad_structure);
+	tcase_add_test(tc, test_log_level_parse);
+	suite_add_tcase(s, tc);
+	return s;
+}
