@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Developer entry point.
+#   ./scripts/dev.sh deps   install missing Debian packages
+#   ./scripts/dev.sh build  deps + in-tree autotools build
+#   ./scripts/dev.sh run    build + run ./ksockd -f -c conf/ksockd-dev.conf
+#   ./scripts/dev.sh test   deps + the whole suite (scripts/ci.sh)
+set -euo pipefail
+
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+PACKAGES=(
+	build-essential autoconf automake libtool pkg-config make git
+	libev-dev libgnutls28-dev libconfig-dev libsystemd-dev check
+	clang libclang-rt-14-dev valgrind
+	socat gnutls-bin openssl python3 systemd procps ca-certificates
+)
+
+die() {
+	echo "dev.sh: $*" >&2
+	exit 1
+}
+
+# Root runs apt-get directly; others go through sudo when it exists.
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then
+		"$@"
+	elif command -v sudo >/dev/null 2>&1; then
+		sudo "$@"
+	else
+		die "need root (or sudo) to run: $*"
+	fi
+}
+
+cmd_deps() {
+	local missing=() p status
+	for p in "${PACKAGES[@]}"; do
+		status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+		case "$status" in
+		*" installed") ;;
+		*) missing+=("$p") ;;
+		esac
+	done
+	if [ "${#missing[@]}" -eq 0 ]; then
+		return 0
+	fi
+	echo "dev.sh: installing ${missing[*]}"
+	as_root apt-get update
+	as_root env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+cmd_build() {
+	cmd_deps
+	cd "$SRC"
+	if [ ! -f configure ] || [ configure.ac -nt configure ] ||
+		[ Makefile.am -nt configure ]; then
+		autoreconf -fi
+	fi
+	if [ ! -f Makefile ]; then
+		./configure
+	fi
+	make -j"$(nproc)"
+}
+
+cmd_run() {
+	cmd_build
+	cd "$SRC"
+	exec ./ksockd -f -c conf/ksockd-dev.conf
+}
+
+cmd_test() {
+	cmd_deps
+	exec bash "$SRC/scripts/ci.sh"
+}
+
+usage() {
+	sed -n '2,6s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+}
+
+case "${1:-}" in
+deps) cmd_deps ;;
+build) cmd_build ;;
+run) cmd_run ;;
+test) cmd_test ;;
+-h | --help | help) usage ;;
+*)
+	usage >&2
+	exit 2
+	;;
+esac

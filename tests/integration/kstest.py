@@ -1,0 +1,523 @@
+"""Integration-test harness for ksockd (python3 standard library only).
+
+Every test_*.py imports this.  `make check` runs each file with python3 and
+sets these variables (AM_TESTS_ENVIRONMENT); run by hand, they default to
+an in-tree build next to this file:
+
+  KSOCKD               the daemon binary
+  KS_PLUGIN_BUILD_DIR  the bundled plugins (plugins/.libs)
+  KS_TEST_PLUGIN_DIR   the test plugins (tests/plugins/.libs)
+  KS_SRCDIR, KS_BUILDDIR
+
+A Daemon writes a config into a temporary directory, starts `ksockd -f -c`,
+captures its log through a reader thread and learns the listening addresses
+from the log.  Waiting is event-driven: the reader thread notifies a
+Condition per log line; data waits are socket timeouts.
+"""
+
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRCDIR = os.environ.get("KS_SRCDIR") or os.path.dirname(os.path.dirname(HERE))
+BUILDDIR = os.environ.get("KS_BUILDDIR") or SRCDIR
+KSOCKD = os.environ.get("KSOCKD") or os.path.join(BUILDDIR, "ksockd")
+PLUGIN_BUILD_DIR = os.environ.get("KS_PLUGIN_BUILD_DIR") or os.path.join(
+    BUILDDIR, "plugins", ".libs")
+TEST_PLUGIN_DIR = os.environ.get("KS_TEST_PLUGIN_DIR") or os.path.join(
+    BUILDDIR, "tests", "plugins", ".libs")
+
+READY_TIMEOUT = 20.0
+STOP_TIMEOUT = 30.0
+SOCK_TIMEOUT = 10.0
+
+# Anything of these in a daemon's output fails the test that ran it.
+BAD_PATTERNS = (
+    "AddressSanitizer",
+    "LeakSanitizer",
+    "UndefinedBehaviorSanitizer",
+    "runtime error:",
+    "Segmentation fault",
+    "SUMMARY: ",
+    "Assertion",
+    "stack smashing",
+    "double free",
+    "free(): ",
+)
+
+_LISTEN_RE = re.compile(
+    r"listener (\S+) listening on (tcp|unix) (.+?)\s*$")
+
+
+def plugin_so(name):
+    """Absolute path of a test plugin, e.g. test_plugin("api")."""
+    return os.path.join(TEST_PLUGIN_DIR, name + ".so")
+
+
+def raise_nofile():
+    """Raises RLIMIT_NOFILE's soft limit to the hard limit (children
+    started afterwards inherit it).  Returns the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    want = min(want, 1 << 20)
+    if soft == resource.RLIM_INFINITY or soft >= want:
+        return soft
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return want
+
+
+def free_port(host="127.0.0.1"):
+    """A TCP port that was free a moment ago (for tests that need the same
+    port across a reload or a conflict)."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+# ---- libconfig text ---------------------------------------------------------
+
+class Raw:
+    """A value written into the config verbatim (for deliberately bad
+    configs: Raw('"80"') as a port, Raw(';') ...)."""
+
+    def __init__(self, text):
+        self.text = text
+
+
+def cfg_string(s):
+    out = ['"']
+    for ch in s:
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 0x20:
+            out.append("\\x%02x" % ord(ch))
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def cfg_value(v):
+    if isinstance(v, Raw):
+        return v.text
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v) if -2**31 <= v < 2**31 else "%dL" % v
+    if isinstance(v, float):
+        r = repr(v)
+        return r if any(c in r for c in ".eE") else r + ".0"
+    if isinstance(v, str):
+        return cfg_string(v)
+    if isinstance(v, dict):
+        return "{ " + " ".join(
+            "%s = %s;" % (k, cfg_value(x)) for k, x in v.items()) + " }"
+    if isinstance(v, (list, tuple)):
+        scalar = all(not isinstance(x, (dict, list, tuple)) for x in v)
+        open_, close = ("[", "]") if scalar else ("(", ")")
+        return open_ + " " + ", ".join(cfg_value(x) for x in v) + " " + close
+    raise TypeError("no libconfig form for %r" % (v,))
+
+
+# ---- socket helpers ---------------------------------------------------------
+
+def recv_line(sock, keepends=False, limit=1 << 22):
+    """Reads one LF-terminated line without reading past it (MSG_PEEK), so
+    several helpers can share a socket.  Strips LF or CRLF unless keepends.
+    Raises EOFError (with the partial line) if the peer closes first."""
+    got = b""
+    while True:
+        data = sock.recv(65536, socket.MSG_PEEK)
+        if not data:
+            raise EOFError("connection closed after %r" % got)
+        nl = data.find(b"\n")
+        take = len(data) if nl < 0 else nl + 1
+        chunk = sock.recv(take)
+        got += chunk
+        if nl >= 0 and len(chunk) == take:
+            break
+        if len(got) > limit:
+            raise AssertionError("line longer than %d bytes" % limit)
+    if keepends:
+        return got
+    if got.endswith(b"\r\n"):
+        return got[:-2]
+    return got[:-1]
+
+
+def recv_exact(sock, n):
+    """Reads exactly n bytes; EOFError if the peer closes first."""
+    parts = []
+    while n > 0:
+        data = sock.recv(min(n, 1 << 20))
+        if not data:
+            raise EOFError("connection closed with %d bytes missing" % n)
+        parts.append(data)
+        n -= len(data)
+    return b"".join(parts)
+
+
+def recv_until_eof(sock, limit=1 << 28):
+    """Reads until the peer closes its write side; returns what came."""
+    parts = []
+    total = 0
+    while True:
+        data = sock.recv(1 << 20)
+        if not data:
+            return b"".join(parts)
+        parts.append(data)
+        total += len(data)
+        if total > limit:
+            raise AssertionError("more than %d bytes before EOF" % limit)
+
+
+def set_linger_rst(sock):
+    """SO_LINGER 0: close() then sends RST instead of FIN."""
+    import struct
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                    struct.pack("ii", 1, 0))
+
+
+def run_ksockd(args, timeout=30, input=None):
+    """Runs ksockd with args to completion (for -t, -V, failing starts).
+    Returns (exit status, combined stdout+stderr text)."""
+    p = subprocess.run([KSOCKD] + list(args), stdin=subprocess.DEVNULL
+                       if input is None else None, input=input,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=timeout)
+    return p.returncode, p.stdout.decode("utf-8", "replace")
+
+
+def bad_output(text):
+    """The first sanitizer/crash marker in text, or None."""
+    for pat in BAD_PATTERNS:
+        if pat in text:
+            return pat
+    return None
+
+
+# ---- the daemon -------------------------------------------------------------
+
+class Daemon:
+    """One ksockd process with its own config in a temporary directory.
+
+    listeners: dicts of listener settings; defaults fill in protocol "tcp",
+    address 127.0.0.1 and port 0 (tcp) or DIR/NAME.sock (unix).  handler
+    is a bundled plugin name or an absolute path.  daemon_settings go into
+    the `daemon` group (plugin_dir, log_level "debug" and shutdown_timeout 5
+    unless given)."""
+
+    def __init__(self, listeners, tmpdir=None, **daemon_settings):
+        self.tmpdir = tmpdir or tempfile.mkdtemp(prefix="kstest-")
+        self.own_tmpdir = tmpdir is None
+        self.conf_path = os.path.join(self.tmpdir, "ksockd.conf")
+        self.log_path = os.path.join(self.tmpdir, "ksockd.log")
+        self.lines = []
+        self.cond = threading.Condition()
+        self.eof = False
+        self.proc = None
+        self.reader = None
+        self.addresses = {}
+        self.clients = []
+        self.listener_lines = {}
+        self.write_config(listeners, **daemon_settings)
+
+    # -- config --
+
+    def config_text(self, listeners, **daemon_settings):
+        d = {"plugin_dir": PLUGIN_BUILD_DIR, "log_level": "debug",
+             "shutdown_timeout": 5}
+        d.update(daemon_settings)
+        lines = ["# written by kstest.py", "daemon: {"]
+        for k, v in d.items():
+            lines.append("  %s = %s;" % (k, cfg_value(v)))
+        lines += ["};", "listeners = ("]
+        self.listener_lines = {}
+        for i, lst in enumerate(listeners):
+            l = dict(lst)
+            l.setdefault("protocol", "tcp")
+            if l["protocol"] == "tcp":
+                l.setdefault("address", "127.0.0.1")
+                l.setdefault("port", 0)
+            else:
+                l.setdefault("address",
+                             os.path.join(self.tmpdir, l["name"] + ".sock"))
+            # one listener per line: its line number is easy to predict
+            body = " ".join("%s = %s;" % (k, cfg_value(v))
+                            for k, v in l.items() if v is not None)
+            sep = "," if i + 1 < len(listeners) else ""
+            lines.append("  { %s }%s" % (body, sep))
+            self.listener_lines[l["name"]] = len(lines)
+        lines.append(");")
+        return "\n".join(lines) + "\n"
+
+    def write_config(self, listeners, **daemon_settings):
+        self.listeners = [dict(l) for l in listeners]
+        self.daemon_settings = dict(daemon_settings)
+        text = self.config_text(listeners, **daemon_settings)
+        tmp = self.conf_path + ".new"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, self.conf_path)  # a reload never sees half a file
+        return text
+
+    def write_config_text(self, text):
+        tmp = self.conf_path + ".new"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, self.conf_path)
+
+    # -- process --
+
+    def start(self, wait_ready=True, args=()):
+        raise_nofile()
+        self.logf = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [KSOCKD, "-f", "-c", self.conf_path] + list(args),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, cwd=self.tmpdir)
+        self.reader = threading.Thread(target=self._read_log, daemon=True)
+        self.reader.start()
+        if wait_ready:
+            self.wait_for_log(r"ready \(", timeout=READY_TIMEOUT)
+            self.parse_addresses()
+        return self
+
+    def _read_log(self):
+        for raw in self.proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            with self.cond:
+                self.lines.append(line)
+                self.logf.write(line + "\n")
+                self.logf.flush()
+                self.cond.notify_all()
+        with self.cond:
+            self.eof = True
+            self.cond.notify_all()
+
+    def parse_addresses(self, since=0):
+        with self.cond:
+            lines = self.lines[since:]
+        for line in lines:
+            m = _LISTEN_RE.search(line)
+            if not m:
+                continue
+            name, proto, addr = m.groups()
+            if proto == "unix":
+                self.addresses[name] = addr
+            else:
+                host, _, port = addr.rpartition(":")
+                self.addresses[name] = (host.strip("[]"), int(port))
+        return self.addresses
+
+    def mark(self):
+        """The current log position, for wait_for_log(since=...)."""
+        with self.cond:
+            return len(self.lines)
+
+    def wait_for_log(self, regex, timeout=10.0, since=0, flags=0):
+        """Waits until a log line from index `since` on matches regex;
+        returns the match.  Fails if the daemon's output ends first."""
+        rx = re.compile(regex, flags)
+        deadline = time.monotonic() + timeout
+        pos = since
+        with self.cond:
+            while True:
+                while pos < len(self.lines):
+                    m = rx.search(self.lines[pos])
+                    pos += 1
+                    if m:
+                        return m
+                if self.eof:
+                    raise AssertionError(
+                        "ksockd exited (status %s) before logging /%s/\n%s" %
+                        (self.proc.poll(), regex, self.log_tail()))
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        "no log line /%s/ within %.1f s\n%s" %
+                        (regex, timeout, self.log_tail()))
+                self.cond.wait(left)
+
+    def log_has(self, regex, since=0, flags=0):
+        rx = re.compile(regex, flags)
+        with self.cond:
+            return any(rx.search(l) for l in self.lines[since:])
+
+    def log_text(self):
+        with self.cond:
+            return "\n".join(self.lines)
+
+    def log_tail(self, n=60):
+        with self.cond:
+            return "\n".join("  | " + l for l in self.lines[-n:])
+
+    def send_signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=STOP_TIMEOUT):
+        """Waits for the process (and the end of its output)."""
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("ksockd did not exit within %.0f s\n%s" %
+                                 (timeout, self.log_tail()))
+        self.reader.join(timeout)
+        return rc
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT,
+             close_clients=False, expect=0):
+        """Signals the daemon, waits for it and checks its exit status."""
+        if close_clients:
+            self.close_clients()
+        if self.running():
+            self.send_signal(sig)
+        rc = self.wait(timeout)
+        if expect is not None and rc != expect:
+            raise AssertionError("ksockd exited with status %s (expected %s)"
+                                 "\n%s" % (rc, expect, self.log_tail()))
+        return rc
+
+    def kill(self):
+        if self.running():
+            self.proc.kill()
+            self.proc.wait()
+
+    def assert_clean_log(self):
+        """No sanitizer report, crash message or death by a signal."""
+        text = self.log_text()
+        pat = bad_output(text)
+        if pat is not None:
+            raise AssertionError("ksockd log contains %r:\n%s" %
+                                 (pat, self.log_tail(200)))
+        if self.proc is not None and self.proc.returncode is not None \
+                and self.proc.returncode < 0:
+            raise AssertionError("ksockd died by signal %d\n%s" %
+                                 (-self.proc.returncode, self.log_tail()))
+
+    def cleanup(self):
+        self.close_clients()
+        self.kill()
+        if self.reader is not None:
+            self.reader.join(5)
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
+        if getattr(self, "logf", None) is not None:
+            self.logf.close()
+        if self.own_tmpdir:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    # -- clients --
+
+    def address(self, name):
+        if name not in self.addresses:
+            raise AssertionError("no listener %r in %r" %
+                                 (name, self.addresses))
+        return self.addresses[name]
+
+    def connect(self, name, timeout=SOCK_TIMEOUT, track=True, **sockopts):
+        """A connected client socket (timeout 10 s) to listener `name`."""
+        addr = self.address(name)
+        if isinstance(addr, str):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        else:
+            fam = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
+            s = socket.socket(fam, socket.SOCK_STREAM)
+        if "rcvbuf" in sockopts:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF,
+                         sockopts["rcvbuf"])
+        s.settimeout(timeout)
+        try:
+            s.connect(addr)
+        except BaseException:
+            s.close()
+            raise
+        if track:
+            self.clients.append(s)
+        return s
+
+    def close_clients(self):
+        for s in self.clients:
+            try:
+                s.close()
+            except OSError:
+                pass
+        self.clients = []
+
+
+class KsTestCase(unittest.TestCase):
+    """Base class: start_daemon() daemons are stopped (SIGTERM, exit 0
+    expected) and their logs checked in tearDown; a failed test prints
+    their logs."""
+
+    def setUp(self):
+        self.daemons = []
+        self.tmpdir = tempfile.mkdtemp(prefix="kstest-")
+
+    def start_daemon(self, listeners, subdir=None, wait_ready=True,
+                     **daemon_settings):
+        d_dir = os.path.join(self.tmpdir, subdir or "d%d" % len(self.daemons))
+        os.mkdir(d_dir)
+        d = Daemon(listeners, tmpdir=d_dir, **daemon_settings)
+        self.daemons.append(d)
+        d.start(wait_ready=wait_ready)
+        return d
+
+    def tearDown(self):
+        try:
+            for d in self.daemons:
+                if d.running():
+                    d.stop(close_clients=True)
+                d.assert_clean_log()
+        finally:
+            for d in self.daemons:
+                d.cleanup()
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    def run(self, result=None):
+        # Print the daemons' logs when this test fails, after tearDown.
+        result = result if result is not None else self.defaultTestResult()
+        before = len(result.failures) + len(result.errors)
+        ret = super().run(result)
+        if len(result.failures) + len(result.errors) > before:
+            for i, d in enumerate(getattr(self, "daemons", [])):
+                sys.stderr.write("---- ksockd log %d of %s (last 150 lines)"
+                                 " ----\n%s\n" % (i, self.id(),
+                                                  d.log_tail(150)))
+        return ret
+
+    # -- dialogue helpers --
+
+    def assertLine(self, sock, expected, msg=None):
+        got = recv_line(sock)
+        if isinstance(expected, str):
+            expected = expected.encode()
+        self.assertEqual(got, expected, msg)
+        return got
+
+    def assertEOF(self, sock, msg=None):
+        data = recv_until_eof(sock)
+        self.assertEqual(data, b"", msg)
+
