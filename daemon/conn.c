@@ -188,6 +188,16 @@ ks_conn_drained(struct ks_conn *c)
 }
 
 static void
+main_done(void *udata)
+{
+	struct ks_conn *c = udata;
+
+	c->main = NULL;
+	if (--c->ncoro == 0 && c->state == KS_CONN_RUNNING)
+		conn_finish(c);
+}
+
+static void
 coro_done(void *udata)
 {
 	struct ks_conn *c = udata;
@@ -230,14 +240,23 @@ ks_conn_start(struct ks_worker *wk, struct ks_lconf *lc, int fd,
 	struct ks_conn *c;
 	struct ks_coro *co;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		ks_log(KS_LOG_ERR, "listener %s: out of memory for a connection",
-		       lc->name);
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (co = ks_coro_new(&wk->sched, handler_main, c, main_done, c)) == NULL) {
+		char who[KS_ADDRSTRLEN];
+
+		wk->stats.coro_failures++;
+		ks_addr_format(peer, peer_len, who, sizeof(who));
+		ks_log(KS_LOG_ERR,
+		       "listener %s: no memory or coroutine stack for %s: "
+		       "connection dropped",
+		       lc->name, who);
+		free(c);
 		close(fd);
 		return NULL;
 	}
 	c->wk = wk;
 	c->lc = lc;
+	c->main = co;
 	if (peer_len > sizeof(c->peer))
 		peer_len = sizeof(c->peer);
 	memcpy(&c->peer, peer, peer_len);
@@ -251,14 +270,6 @@ ks_conn_start(struct ks_worker *wk, struct ks_lconf *lc, int fd,
 	wk->stats.accepted++;
 	if (lc->idle_timeout > 0)
 		ks_conn_set_timeout(c, lc->idle_timeout);
-
-	co = ks_coro_new(&wk->sched, handler_main, c, coro_done, c);
-	if (co == NULL) {
-		wk->stats.coro_failures++;
-		ks_conn_log(c, KS_LOG_ERR, "no coroutine stack: connection dropped");
-		conn_close(c);
-		return NULL;
-	}
 	c->ncoro = 1;
 	ks_conn_log(c, KS_LOG_DEBUG, "accepted");
 	ks_coro_wake(co, KS_OK);
@@ -301,6 +312,30 @@ ks_conn_free(struct ks_conn *c)
 {
 	ks_conf_unref(c->lc->conf);
 	free(c);
+}
+
+/* A handler that has waited for input this long gives its stack pages
+ * back (see ks_coro_hibernate); a busy one never pays for that. */
+#define HIBERNATE_AFTER 1.0
+#define HIBERNATE_MAX_LIVE 2048
+
+void
+ks_conn_hibernate_idle(struct ks_conn *c, ev_tstamp now)
+{
+	struct ks_coro *co = c->main;
+
+	if (c->state != KS_CONN_RUNNING || co == NULL ||
+	    now - c->last_progress < HIBERNATE_AFTER)
+		return;
+	/* Only while it waits in the read path: then nothing outside the
+	 * coroutine points into its stack (a ks_sleep timer would). */
+	if (c->st.in.waiter != co && c->st.pump_waiter != co)
+		return;
+	if (ks_coro_hibernate(co, HIBERNATE_MAX_LIVE)) {
+		c->wk->stats.hibernations++;
+		ks_conn_log(c, KS_LOG_DEBUG, "idle: stack paged out (%zu bytes kept)",
+			    co->saved_len);
+	}
 }
 
 /* ---- plugin API: coroutines, time, close ------------------------------- */

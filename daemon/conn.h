@@ -37,6 +37,7 @@ enum ks_conn_state {
 struct ks_conn {
 	struct ks_worker *wk;
 	struct ks_lconf *lc; /* holds a reference on lc->conf */
+	struct ks_coro *main; /* the handler's coroutine while it runs */
 	struct ks_stream st;
 	enum ks_conn_state state;
 	unsigned ncoro;            /* live coroutines of this connection */
@@ -68,6 +69,10 @@ void ks_conn_cancel(struct ks_conn *c);
 /* Closes the socket now (after shutdown_timeout); coroutines still alive
  * are abandoned (their stacks freed). */
 void ks_conn_abort(struct ks_conn *c);
+
+/* Worker's periodic sweep: hibernates the handler's stack if it has been
+ * waiting for input for a while. */
+void ks_conn_hibernate_idle(struct ks_conn *c, ev_tstamp now);
 
 /* Frees a closed connection (called by the worker's reaper). */
 void ks_conn_free(struct ks_conn *c);

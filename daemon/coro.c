@@ -240,61 +240,58 @@ ks_sched_init(struct ks_sched *s, size_t stack_size)
 #endif
 }
 
-/* The coroutine struct lives at the top of its own mapping, above the
- * stack; the guard page is the lowest page. */
-static struct ks_coro *
-coro_map(struct ks_sched *s)
+/* The guard page is the lowest page of the mapping; the stack is the
+ * rest.  The coroutine struct itself lives on the heap, so that the whole
+ * stack can be paged out while the coroutine hibernates. */
+static int
+stack_map(struct ks_coro *co, size_t stack_size)
 {
 	size_t ps = page_size();
-	size_t map_size = s->stack_size + ps;
-	struct ks_coro *co;
 	char *map;
 
-	map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+	co->map_size = stack_size + ps;
+	map = mmap(NULL, co->map_size, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1,
 		   0);
 	if (map == MAP_FAILED)
-		return NULL;
+		return -1;
 	if (mprotect(map, ps, PROT_NONE) != 0) {
-		munmap(map, map_size);
-		return NULL;
+		munmap(map, co->map_size);
+		return -1;
 	}
-	co = (struct ks_coro *)(void *)(map + map_size -
-					((sizeof(*co) + 63) & ~(size_t)63));
-	memset(co, 0, sizeof(*co));
 	co->map = map;
-	co->map_size = map_size;
-	co->vg_stack_id = VALGRIND_STACK_REGISTER(map + ps, (char *)co);
-#ifndef KS_CORO_ASM
-	co->uctx = calloc(1, sizeof(ucontext_t));
-	if (co->uctx == NULL) {
-		munmap(map, map_size);
-		return NULL;
-	}
-#endif
-	return co;
+	co->vg_stack_id = VALGRIND_STACK_REGISTER(map + ps, map + co->map_size);
+	return 0;
 }
 
 static void
-coro_unmap(struct ks_coro *co)
+coro_destroy(struct ks_coro *co)
 {
 	VALGRIND_STACK_DEREGISTER(co->vg_stack_id);
+	munmap(co->map, co->map_size);
 #ifndef KS_CORO_ASM
 	free(co->uctx);
 #endif
-	munmap(co->map, co->map_size);
+	free(co->saved);
+	free(co);
 }
 
-void
-ks_sched_destroy(struct ks_sched *s)
+static void
+free_cache(struct ks_sched *s)
 {
 	struct ks_coro *co;
 
 	while ((co = s->free_list) != NULL) {
 		s->free_list = co->next;
-		coro_unmap(co);
+		coro_destroy(co);
 	}
 	s->nfree = 0;
+}
+
+void
+ks_sched_destroy(struct ks_sched *s)
+{
+	free_cache(s);
 #ifndef KS_CORO_ASM
 	free(s->main_uctx);
 #endif
@@ -304,7 +301,6 @@ void
 ks_sched_set_stack_size(struct ks_sched *s, size_t stack_size)
 {
 	size_t ps = page_size();
-	struct ks_coro *co;
 
 	if (stack_size < MIN_STACK)
 		stack_size = MIN_STACK;
@@ -312,11 +308,13 @@ ks_sched_set_stack_size(struct ks_sched *s, size_t stack_size)
 	if (stack_size == s->stack_size)
 		return;
 	s->stack_size = stack_size;
-	while ((co = s->free_list) != NULL) {
-		s->free_list = co->next;
-		coro_unmap(co);
-	}
-	s->nfree = 0;
+	free_cache(s);
+}
+
+static char *
+stack_top(const struct ks_coro *co)
+{
+	return co->map + co->map_size;
 }
 
 struct ks_coro *
@@ -324,41 +322,44 @@ ks_coro_new(struct ks_sched *s, ks_coro_fn fn, void *arg, ks_coro_done_fn done,
 	    void *udata)
 {
 	struct ks_coro *co = s->free_list;
-	char *map;
-	size_t map_size;
-	unsigned vg;
-#ifndef KS_CORO_ASM
-	void *uctx;
-#endif
 
+	if (co != NULL && co->map_size != s->stack_size + page_size()) {
+		free_cache(s); /* stack_size changed since they were cached */
+		co = NULL;
+	}
 	if (co != NULL) {
 		s->free_list = co->next;
 		s->nfree--;
-	} else if ((co = coro_map(s)) == NULL) {
-		ks_log_errno(KS_LOG_ERR, "cannot map a %zu-byte coroutine stack",
-			     s->stack_size);
-		return NULL;
+	} else {
+		if ((co = calloc(1, sizeof(*co))) == NULL)
+			return NULL;
+#ifndef KS_CORO_ASM
+		if ((co->uctx = calloc(1, sizeof(ucontext_t))) == NULL) {
+			free(co);
+			return NULL;
+		}
+#endif
+		if (stack_map(co, s->stack_size) != 0) {
+			ks_log_errno(KS_LOG_ERR,
+				     "cannot map a %zu-byte coroutine stack",
+				     s->stack_size);
+#ifndef KS_CORO_ASM
+			free(co->uctx);
+#endif
+			free(co);
+			return NULL;
+		}
 	}
-	map = co->map;
-	map_size = co->map_size;
-	vg = co->vg_stack_id;
-#ifndef KS_CORO_ASM
-	uctx = co->uctx;
-#endif
-	memset(co, 0, sizeof(*co));
-	co->map = map;
-	co->map_size = map_size;
-	co->vg_stack_id = vg;
-#ifndef KS_CORO_ASM
-	co->uctx = uctx;
-#endif
 	co->sched = s;
 	co->fn = fn;
 	co->arg = arg;
 	co->done = done;
 	co->udata = udata;
 	co->state = KS_CORO_NEW;
-	prepare_stack(co, (char *)co);
+	co->wake_status = 0;
+	co->next = NULL;
+	co->asan_fake = NULL;
+	prepare_stack(co, stack_top(co));
 	s->live++;
 	return co;
 }
@@ -366,13 +367,72 @@ ks_coro_new(struct ks_sched *s, ks_coro_fn fn, void *arg, ks_coro_done_fn done,
 static void
 coro_recycle(struct ks_sched *s, struct ks_coro *co)
 {
-	if (s->nfree < s->max_free) {
-		co->next = s->free_list;
-		s->free_list = co;
-		s->nfree++;
-	} else {
-		coro_unmap(co);
+	free(co->saved);
+	co->saved = NULL;
+	co->saved_len = 0;
+	if (s->nfree >= s->max_free) {
+		coro_destroy(co);
+		return;
 	}
+	co->next = s->free_list;
+	s->free_list = co;
+	s->nfree++;
+}
+
+/* Copies stack bytes without ASan's interceptors: the live part of a
+ * suspended stack contains poisoned redzones between frames, which is
+ * fine to move around but would be reported by an instrumented memcpy.
+ * The volatile accesses keep the compiler from turning this into one. */
+#if defined(__clang__) || defined(__GNUC__)
+__attribute__((no_sanitize_address))
+#endif
+static void
+stack_copy(void *dst, const void *src, size_t n)
+{
+	volatile uint64_t *d = dst;
+	const volatile uint64_t *sp = src;
+	size_t i;
+
+	for (i = 0; i < n / 8; i++)
+		d[i] = sp[i];
+}
+
+int
+ks_coro_hibernate(struct ks_coro *co, size_t max_live)
+{
+#ifndef KS_CORO_ASM
+	(void)co;
+	(void)max_live;
+	return 0; /* the ucontext fallback keeps no plain stack pointer */
+#else
+	size_t ps = page_size();
+	char *top = stack_top(co), *sp = co->sp;
+	size_t live = (size_t)(top - sp);
+
+	if (co->state != KS_CORO_SUSPENDED || co->saved != NULL ||
+	    live > max_live || ((uintptr_t)sp & 7) != 0)
+		return 0;
+	if ((co->saved = malloc(live)) == NULL)
+		return 0;
+	stack_copy(co->saved, sp, live);
+	/* Below sp everything is dead: the whole stack can go. */
+	if (madvise(co->map + ps, co->map_size - ps, MADV_DONTNEED) != 0) {
+		free(co->saved);
+		co->saved = NULL;
+		return 0;
+	}
+	co->saved_len = live;
+	return 1;
+#endif
+}
+
+static void
+coro_thaw(struct ks_coro *co)
+{
+	stack_copy(co->sp, co->saved, co->saved_len);
+	free(co->saved);
+	co->saved = NULL;
+	co->saved_len = 0;
 }
 
 static void
@@ -397,14 +457,16 @@ ks_coro_resume(struct ks_coro *co, int status)
 	void *fake = NULL;
 	size_t ps = page_size();
 
+	(void)ps; /* used by the ASan annotation only */
 	if (s->current != NULL || co->state == KS_CORO_DONE ||
 	    co->state == KS_CORO_RUNNING)
 		abort(); /* a scheduler invariant is broken: fail loudly */
+	if (co->saved != NULL)
+		coro_thaw(co);
 	co->wake_status = status;
 	co->state = KS_CORO_RUNNING;
 	s->current = co;
-	ASAN_START(&fake, co->map + ps, (size_t)((char *)co - (co->map + ps)));
-	(void)ps;
+	ASAN_START(&fake, co->map + ps, co->map_size - ps);
 	switch_to(&s->main_sp, co->sp);
 	ASAN_FINISH(fake, NULL, NULL);
 	s->current = NULL;

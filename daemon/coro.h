@@ -12,6 +12,7 @@
 #ifndef KS_CORO_H
 #define KS_CORO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct ks_sched;
@@ -42,6 +43,8 @@ struct ks_coro {
 	char *map;             /* the whole mapping: guard page + stack */
 	size_t map_size;
 	unsigned vg_stack_id;  /* valgrind stack registration */
+	void *saved;           /* hibernating: the live stack bytes */
+	size_t saved_len;
 	void *asan_fake;       /* ASan fake stack while switched out */
 #ifndef KS_CORO_ASM
 	void *uctx; /* ucontext fallback */
@@ -53,7 +56,7 @@ struct ks_sched {
 	void *main_sp;
 	void *main_uctx;
 	struct ks_coro *runq_head, *runq_tail;
-	struct ks_coro *free_list; /* cached stacks, for reuse */
+	struct ks_coro *free_list; /* finished coroutines kept with their stacks */
 	size_t nfree, max_free;
 	size_t stack_size;         /* usable bytes per coroutine */
 	size_t live;               /* coroutines not yet DONE */
@@ -73,6 +76,17 @@ void ks_sched_destroy(struct ks_sched *s);
  * or woken.  NULL if the stack cannot be mapped. */
 struct ks_coro *ks_coro_new(struct ks_sched *s, ks_coro_fn fn, void *arg,
 			    ks_coro_done_fn done, void *udata);
+
+/*
+ * Pages out a suspended coroutine's stack: its live part (from the saved
+ * stack pointer to the top, at most max_live bytes) is copied to a
+ * right-sized heap block and the stack's pages are given back to the
+ * kernel; ks_coro_resume copies it back first.  The addresses stay the
+ * same, so pointers into the stack remain valid, but nothing may read
+ * them while the coroutine hibernates.  Returns 1 if it hibernated.
+ * Costs one madvise(); meant for coroutines idle for a while.
+ */
+int ks_coro_hibernate(struct ks_coro *co, size_t max_live);
 
 /* Main context only: runs co until it suspends or finishes.  A finished
  * coroutine's done hook is called and its stack recycled before this

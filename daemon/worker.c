@@ -29,6 +29,18 @@ prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 		wk->on_idle(wk);
 }
 
+static void
+sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ks_worker *wk = KS_CONTAINER_OF(w, struct ks_worker, sweep);
+	ev_tstamp now = ev_now(loop);
+	struct ks_conn *c;
+
+	(void)revents;
+	for (c = wk->conns; c != NULL; c = c->next)
+		ks_conn_hibernate_idle(c, now);
+}
+
 int
 ks_worker_init(struct ks_worker *wk, struct ev_loop *loop, size_t stack_size)
 {
@@ -38,6 +50,10 @@ ks_worker_init(struct ks_worker *wk, struct ev_loop *loop, size_t stack_size)
 	ks_bufpool_init(&wk->pool, 1024);
 	ev_prepare_init(&wk->prepare, prepare_cb);
 	ev_prepare_start(loop, &wk->prepare);
+	ev_timer_init(&wk->sweep, sweep_cb, 1.0, 1.0);
+	ev_timer_start(loop, &wk->sweep);
+	/* The sweep alone must not keep the loop alive. */
+	ev_unref(loop);
 	/* A handler must never die of SIGPIPE; sends use MSG_NOSIGNAL, this
 	 * covers anything a plugin does on its own. */
 	signal(SIGPIPE, SIG_IGN);
@@ -57,6 +73,8 @@ ks_worker_destroy(struct ks_worker *wk)
 		ks_conn_free(c);
 	}
 	ev_prepare_stop(wk->loop, &wk->prepare);
+	ev_ref(wk->loop);
+	ev_timer_stop(wk->loop, &wk->sweep);
 	ks_sched_destroy(&wk->sched);
 	ks_bufpool_destroy(&wk->pool);
 }

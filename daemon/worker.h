@@ -25,6 +25,7 @@ struct ks_stats {
 	uint64_t bytes_in, bytes_out;
 	uint64_t handler_errors; /* handlers that returned non-zero */
 	uint64_t coro_failures;  /* stacks that could not be allocated */
+	uint64_t hibernations;   /* idle handler stacks paged out */
 };
 
 struct ks_worker {
@@ -32,6 +33,7 @@ struct ks_worker {
 	struct ks_sched sched;
 	struct ks_bufpool pool;
 	ev_prepare prepare; /* runs queued coroutines, reaps closed conns */
+	ev_timer sweep;     /* once a second: hibernate idle handlers */
 	struct ks_conn *conns;   /* live connections */
 	struct ks_conn *zombies; /* closed, to be freed at the next prepare */
 	unsigned long nconns;

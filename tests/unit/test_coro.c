@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <ksockd/plugin.h>
 
@@ -193,6 +195,62 @@ START_TEST(test_stack_overflow_hits_guard)
 }
 END_TEST
 
+static void
+pattern_body(void *arg)
+{
+	struct ks_sched *s = arg;
+	volatile unsigned char local[600];
+	size_t i;
+	int *ok = (int *)ks_coro_self(s)->udata;
+
+	for (i = 0; i < sizeof(local); i++)
+		local[i] = (unsigned char)(i * 7 + 3);
+	ks_coro_suspend(s);
+	*ok = 1;
+	for (i = 0; i < sizeof(local); i++)
+		if (local[i] != (unsigned char)(i * 7 + 3))
+			*ok = 0;
+}
+
+/* Pages of [lo, hi) that are resident. */
+static size_t
+resident_pages(char *lo, char *hi)
+{
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE), n = (size_t)(hi - lo) / ps, i, r = 0;
+	unsigned char *vec = malloc(n);
+
+	ck_assert_int_eq(mincore(lo, (size_t)(hi - lo), vec), 0);
+	for (i = 0; i < n; i++)
+		r += vec[i] & 1;
+	free(vec);
+	return r;
+}
+
+START_TEST(test_hibernate_keeps_state_frees_pages)
+{
+	struct ks_sched s;
+	struct ks_coro *co;
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+	int ok = -1;
+
+	ks_sched_init(&s, 65536);
+	co = ks_coro_new(&s, pattern_body, &s, NULL, &ok);
+	ks_coro_resume(co, KS_OK);
+	ck_assert_uint_ge(resident_pages(co->map + ps, co->map + co->map_size), 1);
+	/* Too much live stack for the limit: refused. */
+	ck_assert_int_eq(ks_coro_hibernate(co, 64), 0);
+	ck_assert_int_eq(ks_coro_hibernate(co, 4096), 1);
+	ck_assert_uint_gt(co->saved_len, 600);
+	ck_assert_uint_eq(resident_pages(co->map + ps, co->map + co->map_size), 0);
+	/* Twice is a no-op. */
+	ck_assert_int_eq(ks_coro_hibernate(co, 4096), 0);
+	ks_coro_resume(co, KS_OK);
+	ck_assert_int_eq(ok, 1);
+	ck_assert_uint_eq(s.live, 0);
+	ks_sched_destroy(&s);
+}
+END_TEST
+
 Suite *
 ks_suite_coro(void)
 {
@@ -204,6 +262,7 @@ ks_suite_coro(void)
 	tcase_add_test(tc, test_wake_status_and_done_hook);
 	tcase_add_test(tc, test_many_and_stack_reuse);
 	tcase_add_test(tc, test_stack_is_usable);
+	tcase_add_test(tc, test_hibernate_keeps_state_frees_pages);
 	/* The overflow test needs a forked child to die in; without fork
 	 * (valgrind runs) it would take the runner down. */
 	if (fork_env == NULL || strcmp(fork_env, "no") != 0) {
