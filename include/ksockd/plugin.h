@@ -21,7 +21,10 @@
  * Pointers handed out by ksockd (lines, peeked bytes, addresses, names) stay
  * valid until the next call on the same channel or until the connection ends,
  * as stated per function; copy what you keep.  A coroutine's stack belongs to
- * it alone: never hand a pointer to your stack to another coroutine.
+ * it alone: never hand a pointer to your stack to another coroutine.  (A
+ * handler that has waited for input for a second or more has its stack
+ * paged out to a small save area until data arrives: that is what keeps
+ * idle connections cheap, and what such a pointer would not survive.)
  */
 #ifndef KSOCKD_PLUGIN_H
 #define KSOCKD_PLUGIN_H
