@@ -125,32 +125,51 @@ ks_stream_want_input(struct ks_stream *st)
 		ev_io_start(st->wk->loop, &st->rio);
 }
 
+/* The ks_copy pump may use a larger buffer than line reading: bulk
+ * transfers then take 64 KiB per read() instead of 16 KiB. */
+#define PUMP_CHUNK (64 * 1024)
+#define PUMP_LIMIT (256 * 1024)
+
+static size_t
+fill_limit(const struct ks_stream *st)
+{
+	return st->pump_to != NULL ? KS_MAX(st->in.limit, (size_t)PUMP_LIMIT)
+				   : st->in.limit;
+}
+
 /* One read into the input buffer.  Level-triggered readiness makes a short
- * read mean "drained": the next read happens only when epoll says so. */
+ * read mean "drained": the next read happens only when epoll says so.  A
+ * read that fills all the room it was given means more is waiting; while
+ * pumping, the next read then asks for a bigger buffer. */
 static void
 stream_fill(struct ks_stream *st)
 {
 	struct ks_rchan *in = &st->in;
-	size_t room = in->limit - in->buf.len;
+	size_t limit = fill_limit(st);
+	size_t room = limit - in->buf.len;
+	size_t want = KS_MIN(room, (size_t)4096);
 	ssize_t n;
 
-	if (room == 0 ||
-	    ks_buf_reserve(&in->buf, &st->wk->pool, KS_MIN(room, (size_t)4096),
-			   in->limit, in->lent) != 0) {
+	if (in->last_read_full && st->pump_to != NULL)
+		want = KS_MIN(room, (size_t)PUMP_CHUNK);
+	if (room == 0 || ks_buf_reserve(&in->buf, &st->wk->pool, want, limit,
+					in->lent) != 0) {
 		/* Full (or a lent pointer pins the data): stop reading until
 		 * the handler consumes.  This is the back-pressure. */
 		ev_io_stop(st->wk->loop, &st->rio);
 		return;
 	}
-	room = KS_MIN(ks_buf_tailroom(&in->buf), in->limit - in->buf.len);
+	room = KS_MIN(ks_buf_tailroom(&in->buf), limit - in->buf.len);
 	n = st->tp->read(st, ks_buf_tail(&in->buf), room);
 	if (n > 0) {
 		in->buf.len += (size_t)n;
+		in->last_read_full = (size_t)n == room;
 		st->wk->stats.bytes_in += (uint64_t)n;
 		if (st->conn != NULL)
 			ks_conn_progress(st->conn);
 		return;
 	}
+	in->last_read_full = false;
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n == 0)
@@ -446,7 +465,7 @@ pump_drain(struct ks_stream *src)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			ev_io_start(dst->wk->loop, &dst->wio);
-			if (in->buf.len < in->limit)
+			if (in->buf.len < fill_limit(src))
 				ks_stream_want_input(src);
 			return;
 		}
@@ -455,7 +474,10 @@ pump_drain(struct ks_stream *src)
 		return;
 	}
 	ev_io_stop(dst->wk->loop, &dst->wio);
-	ks_buf_release(&in->buf, &src->wk->pool);
+	/* Keep a big buffer while data keeps coming; give it back once the
+	 * source is drained, so idle copies hold no buffer. */
+	if (!in->last_read_full)
+		ks_buf_release(&in->buf, &src->wk->pool);
 	if (in->err != 0) {
 		pump_finish(src, KS_EIO);
 		return;
@@ -507,6 +529,9 @@ ks_stream_copy(struct ks_stream *src, struct ks_stream *dst, uint64_t *copied)
 	src->pump_to = NULL;
 	dst->pump_from = NULL;
 	src->pump_status = 0;
+	src->in.last_read_full = false;
+	if (src->in.buf.len == 0)
+		ks_buf_release(&src->in.buf, &src->wk->pool);
 	if (!dst->closed && dst->out.buf.len == 0)
 		ev_io_stop(dst->wk->loop, &dst->wio);
 	if (rc == KS_OK)
