@@ -22,20 +22,13 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "conf_int.h"
 #include "log.h"
 #include "util.h"
 
 #ifndef KS_PLUGIN_DIR
 #define KS_PLUGIN_DIR "/usr/local/lib/ksockd"
 #endif
-
-#define CTX_MAX 320 /* 'listener "NAME"', long names get cut */
-
-struct parse {
-	struct ks_conf *conf;
-	int errors;
-	int plugin_dir_ok; /* else handler files are not looked up */
-};
 
 /* What the duplicate checks need beyond struct ks_lconf. */
 struct lcheck {
@@ -48,13 +41,8 @@ struct lcheck {
 	unsigned char ip[16];
 };
 
-static void conf_err_at(struct parse *p, const char *file, int line,
-			const char *fmt, ...) KS_PRINTF(4, 5);
-static void conf_err(struct parse *p, const config_setting_t *s,
-		     const char *fmt, ...) KS_PRINTF(3, 4);
-
 static void
-conf_verr(struct parse *p, const char *file, int line, const char *fmt,
+conf_verr(struct ks_conf_parse *p, const char *file, int line, const char *fmt,
 	  va_list ap)
 {
 	char msg[1536];
@@ -65,8 +53,9 @@ conf_verr(struct parse *p, const char *file, int line, const char *fmt,
 	p->errors++;
 }
 
-static void
-conf_err_at(struct parse *p, const char *file, int line, const char *fmt, ...)
+void
+ks_conf_err_at(struct ks_conf_parse *p, const char *file, int line,
+	       const char *fmt, ...)
 {
 	va_list ap;
 
@@ -75,8 +64,9 @@ conf_err_at(struct parse *p, const char *file, int line, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void
-conf_err(struct parse *p, const config_setting_t *s, const char *fmt, ...)
+void
+ks_conf_err(struct ks_conf_parse *p, const config_setting_t *s, const char *fmt,
+	    ...)
 {
 	va_list ap;
 
@@ -86,9 +76,9 @@ conf_err(struct parse *p, const config_setting_t *s, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void
-check_keys(struct parse *p, const config_setting_t *g, const char *const *known,
-	   const char *ctx)
+void
+ks_conf_check_keys(struct ks_conf_parse *p, const config_setting_t *g,
+		   const char *const *known, const char *ctx)
 {
 	const config_setting_t *s;
 	const char *const *k;
@@ -100,8 +90,8 @@ check_keys(struct parse *p, const config_setting_t *g, const char *const *known,
 			if (strcmp(*k, config_setting_name(s)) == 0)
 				break;
 		if (*k == NULL)
-			conf_err(p, s, "unknown key \"%s\" in %s",
-				 config_setting_name(s), ctx);
+			ks_conf_err(p, s, "unknown key \"%s\" in %s",
+				    config_setting_name(s), ctx);
 	}
 }
 
@@ -111,7 +101,7 @@ check_keys(struct parse *p, const config_setting_t *g, const char *const *known,
  */
 
 static int
-get_int(struct parse *p, const config_setting_t *g, const char *ctx,
+get_int(struct ks_conf_parse *p, const config_setting_t *g, const char *ctx,
 	const char *key, long long min, long long max, long long *out)
 {
 	const config_setting_t *s = config_setting_get_member(g, key);
@@ -127,22 +117,22 @@ get_int(struct parse *p, const config_setting_t *g, const char *ctx,
 		v = config_setting_get_int64(s);
 		break;
 	default:
-		conf_err(p, s, "%s: %s must be an integer", ctx, key);
+		ks_conf_err(p, s, "%s: %s must be an integer", ctx, key);
 		return -1;
 	}
 	if (v < min || v > max) {
-		conf_err(p, s, "%s: %s %lld out of range (%lld..%lld)", ctx,
-			 key, v, min, max);
+		ks_conf_err(p, s, "%s: %s %lld out of range (%lld..%lld)", ctx,
+			    key, v, min, max);
 		return -1;
 	}
 	*out = v;
 	return 1;
 }
 
-/* Non-negative seconds, int or float. */
-static int
-get_seconds(struct parse *p, const config_setting_t *g, const char *ctx,
-	    const char *key, double *out)
+/* Seconds, int or float: >= 0, or > 0 when `positive`. */
+int
+ks_conf_get_seconds(struct ks_conf_parse *p, const config_setting_t *g,
+		    const char *ctx, const char *key, int positive, double *out)
 {
 	const config_setting_t *s = config_setting_get_member(g, key);
 	double v;
@@ -160,31 +150,32 @@ get_seconds(struct parse *p, const config_setting_t *g, const char *ctx,
 		v = config_setting_get_float(s);
 		break;
 	default:
-		conf_err(p, s, "%s: %s must be a number", ctx, key);
+		ks_conf_err(p, s, "%s: %s must be a number", ctx, key);
 		return -1;
 	}
 	if (!isfinite(v)) {
-		conf_err(p, s, "%s: %s must be a finite number", ctx, key);
+		ks_conf_err(p, s, "%s: %s must be a finite number", ctx, key);
 		return -1;
 	}
-	if (v < 0) {
-		conf_err(p, s, "%s: %s %g out of range (>= 0)", ctx, key, v);
+	if (v < 0 || (positive && v == 0)) {
+		ks_conf_err(p, s, "%s: %s %g out of range (%s 0)", ctx, key, v,
+			    positive ? ">" : ">=");
 		return -1;
 	}
 	*out = v;
 	return 1;
 }
 
-static int
-get_bool(struct parse *p, const config_setting_t *g, const char *ctx,
-	 const char *key, bool *out)
+int
+ks_conf_get_bool(struct ks_conf_parse *p, const config_setting_t *g,
+		 const char *ctx, const char *key, bool *out)
 {
 	const config_setting_t *s = config_setting_get_member(g, key);
 
 	if (s == NULL)
 		return 0;
 	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-		conf_err(p, s, "%s: %s must be a boolean", ctx, key);
+		ks_conf_err(p, s, "%s: %s must be a boolean", ctx, key);
 		return -1;
 	}
 	*out = config_setting_get_bool(s) != 0;
@@ -192,9 +183,9 @@ get_bool(struct parse *p, const config_setting_t *g, const char *ctx,
 }
 
 /* Strings must not be empty either: every string key names something. */
-static int
-get_string(struct parse *p, const config_setting_t *g, const char *ctx,
-	   const char *key, const char **out)
+int
+ks_conf_get_string(struct ks_conf_parse *p, const config_setting_t *g,
+		   const char *ctx, const char *key, const char **out)
 {
 	const config_setting_t *s = config_setting_get_member(g, key);
 	const char *v;
@@ -202,12 +193,12 @@ get_string(struct parse *p, const config_setting_t *g, const char *ctx,
 	if (s == NULL)
 		return 0;
 	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		conf_err(p, s, "%s: %s must be a string", ctx, key);
+		ks_conf_err(p, s, "%s: %s must be a string", ctx, key);
 		return -1;
 	}
 	v = config_setting_get_string(s);
 	if (v[0] == '\0') {
-		conf_err(p, s, "%s: %s must not be empty", ctx, key);
+		ks_conf_err(p, s, "%s: %s must not be empty", ctx, key);
 		return -1;
 	}
 	*out = v;
@@ -253,8 +244,9 @@ conf_dir(const char *path)
 	return dir;
 }
 
-/* plugin_dir as written, made absolute relative to the config file's
- * directory (a later chdir must not change its meaning); malloc'd. */
+/* A path as written (plugin_dir, TLS files), made absolute relative to the
+ * config file's directory (a later chdir must not change its meaning);
+ * malloc'd. */
 static char *
 plugin_dir_path(const char *conf_path, const char *pdir)
 {
@@ -275,8 +267,31 @@ plugin_dir_path(const char *conf_path, const char *pdir)
 	return joined;
 }
 
+const char *
+ks_conf_abspath(struct ks_conf_parse *p, const config_setting_t *s,
+		const char *v)
+{
+	struct ks_conf *conf = p->conf;
+	char **owned;
+	char *abs;
+
+	if (v[0] == '/')
+		return v;
+	owned = realloc(conf->owned, (conf->nowned + 1) * sizeof(*owned));
+	if (owned == NULL ||
+	    (abs = plugin_dir_path(conf->path, v)) == NULL) {
+		if (owned != NULL)
+			conf->owned = owned;
+		ks_conf_err(p, s, "out of memory");
+		return NULL;
+	}
+	conf->owned = owned;
+	conf->owned[conf->nowned++] = abs;
+	return abs;
+}
+
 static void
-parse_daemon(struct parse *p, const config_setting_t *g)
+parse_daemon(struct ks_conf_parse *p, const config_setting_t *g)
 {
 	static const char *const known[] = {"plugin_dir", "log_level",
 					    "shutdown_timeout",
@@ -287,15 +302,16 @@ parse_daemon(struct parse *p, const config_setting_t *g)
 	long long v;
 	int r;
 
-	check_keys(p, g, known, "daemon");
+	ks_conf_check_keys(p, g, known, "daemon");
 
-	r = get_string(p, g, "daemon", "plugin_dir", &str);
+	r = ks_conf_get_string(p, g, "daemon", "plugin_dir", &str);
 	if (r > 0) {
 		dir = plugin_dir_path(conf->path, str);
 		if (dir == NULL) {
-			conf_err(p, config_setting_get_member(g, "plugin_dir"),
-				 "daemon: plugin_dir %s: %s", str,
-				 strerror(errno));
+			ks_conf_err(p,
+				    config_setting_get_member(g, "plugin_dir"),
+				    "daemon: plugin_dir %s: %s", str,
+				    strerror(errno));
 			r = -1;
 		} else {
 			free((void *)conf->plugin_dir);
@@ -305,25 +321,27 @@ parse_daemon(struct parse *p, const config_setting_t *g)
 	if (r < 0)
 		p->plugin_dir_ok = 0;
 
-	if (get_string(p, g, "daemon", "log_level", &str) > 0) {
+	if (ks_conf_get_string(p, g, "daemon", "log_level", &str) > 0) {
 		r = ks_log_level_parse(str);
 		if (r < 0)
-			conf_err(p, config_setting_get_member(g, "log_level"),
-				 "daemon: unknown log_level \"%s\" (expected "
-				 "error, warn, info or debug)",
-				 str);
+			ks_conf_err(
+				p, config_setting_get_member(g, "log_level"),
+				"daemon: unknown log_level \"%s\" (expected "
+				"error, warn, info or debug)",
+				str);
 		else
 			conf->log_level = r;
 	}
-	get_seconds(p, g, "daemon", "shutdown_timeout",
-		    &conf->shutdown_timeout);
+	ks_conf_get_seconds(p, g, "daemon", "shutdown_timeout", 0,
+			    &conf->shutdown_timeout);
 	if (get_int(p, g, "daemon", "coroutine_stack", 16384, 67108864, &v) > 0)
 		conf->coroutine_stack = (size_t)v;
 }
 
 static void
-parse_address(struct parse *p, const config_setting_t *g, const char *ctx,
-	      struct ks_lconf *lc, struct lcheck *ck, int proto_ok)
+parse_address(struct ks_conf_parse *p, const config_setting_t *g,
+	      const char *ctx, struct ks_lconf *lc, struct lcheck *ck,
+	      int proto_ok)
 {
 	const config_setting_t *port_s = config_setting_get_member(g, "port");
 	struct sockaddr_un sun;
@@ -331,24 +349,24 @@ parse_address(struct parse *p, const config_setting_t *g, const char *ctx,
 	int addr_r, port_r;
 
 	ck->addr_s = config_setting_get_member(g, "address");
-	addr_r = get_string(p, g, ctx, "address", &lc->address);
+	addr_r = ks_conf_get_string(p, g, ctx, "address", &lc->address);
 	if (addr_r == 0)
-		conf_err(p, g, "%s: address is required", ctx);
+		ks_conf_err(p, g, "%s: address is required", ctx);
 	if (!proto_ok) {
 		get_int(p, g, ctx, "port", 0, 65535, &v);
 		return;
 	}
 	if (lc->protocol == KS_PROTO_UNIX) {
 		if (port_s != NULL)
-			conf_err(p, port_s,
-				 "%s: port is not allowed for unix sockets",
-				 ctx);
+			ks_conf_err(p, port_s,
+				    "%s: port is not allowed for unix sockets",
+				    ctx);
 		if (addr_r > 0 && strlen(lc->address) >= sizeof(sun.sun_path)) {
-			conf_err(p, ck->addr_s,
-				 "%s: unix socket path too long (%zu bytes, "
-				 "at most %zu)",
-				 ctx, strlen(lc->address),
-				 sizeof(sun.sun_path) - 1);
+			ks_conf_err(p, ck->addr_s,
+				    "%s: unix socket path too long (%zu bytes, "
+				    "at most %zu)",
+				    ctx, strlen(lc->address),
+				    sizeof(sun.sun_path) - 1);
 			addr_r = -1;
 		}
 		ck->addr_ok = addr_r > 0 && port_s == NULL;
@@ -361,58 +379,74 @@ parse_address(struct parse *p, const config_setting_t *g, const char *ctx,
 		} else if (inet_pton(AF_INET6, lc->address, ck->ip) == 1) {
 			ck->family = AF_INET6;
 		} else {
-			conf_err(p, ck->addr_s,
-				 "%s: address \"%s\" is not an IPv4 or IPv6 "
-				 "literal",
-				 ctx, lc->address);
+			ks_conf_err(p, ck->addr_s,
+				    "%s: address \"%s\" is not an IPv4 or IPv6 "
+				    "literal",
+				    ctx, lc->address);
 			addr_r = -1;
 		}
 	}
 	port_r = get_int(p, g, ctx, "port", 0, 65535, &v);
 	if (port_r == 0)
-		conf_err(p, g, "%s: port is required for tcp", ctx);
+		ks_conf_err(p, g, "%s: port is required for tcp", ctx);
 	else if (port_r > 0)
 		lc->port = (int)v;
 	ck->addr_ok = addr_r > 0 && port_r > 0;
 }
 
+/* A file named by `what` must be there and readable now, not when the
+ * first connection needs it. */
+int
+ks_conf_check_file(struct ks_conf_parse *p, const config_setting_t *s,
+		   const char *ctx, const char *what, const char *file)
+{
+	struct stat st;
+	int e = 0;
+
+	if (access(file, R_OK) != 0)
+		e = errno;
+	else if (stat(file, &st) == 0 && S_ISDIR(st.st_mode))
+		e = EISDIR;
+	if (e != 0)
+		ks_conf_err(p, s, "%s: %s %s: %s", ctx, what, file,
+			    strerror(e));
+	return e != 0 ? -1 : 0;
+}
+
 static void
-parse_handler(struct parse *p, const config_setting_t *g, const char *ctx,
-	      struct ks_lconf *lc)
+parse_handler(struct ks_conf_parse *p, const config_setting_t *g,
+	      const char *ctx, struct ks_lconf *lc)
 {
 	const config_setting_t *s = config_setting_get_member(g, "handler");
-	struct stat st;
 	int r;
 
-	r = get_string(p, g, ctx, "handler", &lc->handler);
+	r = ks_conf_get_string(p, g, ctx, "handler", &lc->handler);
 	if (r == 0)
-		conf_err(p, g, "%s: handler is required", ctx);
+		ks_conf_err(p, g, "%s: handler is required", ctx);
 	if (r <= 0 || !p->plugin_dir_ok)
 		return;
 	lc->handler_path = ks_loader_resolve(p->conf->plugin_dir, lc->handler);
 	if (lc->handler_path == NULL) {
-		conf_err(p, s, "%s: handler: out of memory", ctx);
+		ks_conf_err(p, s, "%s: handler: out of memory", ctx);
 		return;
 	}
-	if (access(lc->handler_path, R_OK) != 0)
-		conf_err(p, s, "%s: handler file %s: %s", ctx, lc->handler_path,
-			 strerror(errno));
-	else if (stat(lc->handler_path, &st) == 0 && S_ISDIR(st.st_mode))
-		conf_err(p, s, "%s: handler file %s: %s", ctx, lc->handler_path,
-			 strerror(EISDIR));
+	ks_conf_check_file(p, s, ctx, "handler file", lc->handler_path);
 }
 
 static void
-parse_listener(struct parse *p, config_setting_t *g, unsigned idx,
+parse_listener(struct ks_conf_parse *p, config_setting_t *g, unsigned idx,
 	       struct ks_lconf *lc, struct lcheck *ck)
 {
+	/* clang-format off */
 	static const char *const known[] = {
 		"name",          "protocol",        "address",
 		"port",          "handler",         "backlog",
 		"reuse_address", "reuse_port",      "no_delay",
 		"keep_alive",    "type_of_service", "linger",
 		"send_buffer",   "receive_buffer",  "max_line_length",
-		"idle_timeout",  "options",         NULL};
+		"idle_timeout",  "options",         "tls",
+		NULL};
+	/* clang-format on */
 	const config_setting_t *s;
 	const char *proto = "tcp";
 	char *ctx = ck->ctx;
@@ -435,24 +469,24 @@ parse_listener(struct parse *p, config_setting_t *g, unsigned idx,
 	/* The name comes first: every other message is about "listener X". */
 	ck->name_s = config_setting_get_member(g, "name");
 	snprintf(ctx, CTX_MAX, "listener #%u", idx + 1);
-	if (get_string(p, g, ctx, "name", &lc->name) > 0) {
+	if (ks_conf_get_string(p, g, ctx, "name", &lc->name) > 0) {
 		ck->name_ok = 1;
 		snprintf(ctx, CTX_MAX, "listener \"%s\"", lc->name);
 	} else if (ck->name_s == NULL) {
-		conf_err(p, g, "%s: name is required", ctx);
+		ks_conf_err(p, g, "%s: name is required", ctx);
 	}
-	check_keys(p, g, known, ctx);
+	ks_conf_check_keys(p, g, known, ctx);
 
 	s = config_setting_get_member(g, "protocol");
-	if (get_string(p, g, ctx, "protocol", &proto) < 0) {
+	if (ks_conf_get_string(p, g, ctx, "protocol", &proto) < 0) {
 		proto_ok = 0;
 	} else if (strcmp(proto, "unix") == 0) {
 		lc->protocol = KS_PROTO_UNIX;
 	} else if (strcmp(proto, "tcp") != 0) {
-		conf_err(p, s,
-			 "%s: unknown protocol \"%s\" (expected tcp or "
-			 "unix)",
-			 ctx, proto);
+		ks_conf_err(p, s,
+			    "%s: unknown protocol \"%s\" (expected tcp or "
+			    "unix)",
+			    ctx, proto);
 		proto_ok = 0;
 	}
 	parse_address(p, g, ctx, lc, ck, proto_ok);
@@ -460,10 +494,10 @@ parse_listener(struct parse *p, config_setting_t *g, unsigned idx,
 
 	if (get_int(p, g, ctx, "backlog", 1, 65535, &v) > 0)
 		lc->backlog = (int)v;
-	get_bool(p, g, ctx, "reuse_address", &lc->reuse_address);
-	get_bool(p, g, ctx, "reuse_port", &lc->reuse_port);
-	get_bool(p, g, ctx, "no_delay", &lc->no_delay);
-	get_bool(p, g, ctx, "keep_alive", &lc->keep_alive);
+	ks_conf_get_bool(p, g, ctx, "reuse_address", &lc->reuse_address);
+	ks_conf_get_bool(p, g, ctx, "reuse_port", &lc->reuse_port);
+	ks_conf_get_bool(p, g, ctx, "no_delay", &lc->no_delay);
+	ks_conf_get_bool(p, g, ctx, "keep_alive", &lc->keep_alive);
 	if (get_int(p, g, ctx, "type_of_service", 0, 255, &v) > 0)
 		lc->type_of_service = (int)v;
 	if (get_int(p, g, ctx, "linger", -1, 65535, &v) > 0)
@@ -474,13 +508,16 @@ parse_listener(struct parse *p, config_setting_t *g, unsigned idx,
 		lc->receive_buffer = (int)v;
 	if (get_int(p, g, ctx, "max_line_length", 1, 16777216, &v) > 0)
 		lc->max_line_length = (size_t)v;
-	get_seconds(p, g, ctx, "idle_timeout", &lc->idle_timeout);
+	ks_conf_get_seconds(p, g, ctx, "idle_timeout", 0, &lc->idle_timeout);
 
 	s = config_setting_get_member(g, "options");
 	if (s != NULL && !config_setting_is_group(s))
-		conf_err(p, s, "%s: options must be a group", ctx);
+		ks_conf_err(p, s, "%s: options must be a group", ctx);
 	else
 		lc->options = (config_setting_t *)s;
+	s = config_setting_get_member(g, "tls");
+	if (s != NULL)
+		ks_conf_parse_tls(p, s, ctx, lc);
 }
 
 static int
@@ -507,7 +544,7 @@ same_address(const struct ks_lconf *a, const struct lcheck *ca,
 }
 
 static void
-check_duplicates(struct parse *p, const struct ks_conf *conf,
+check_duplicates(struct ks_conf_parse *p, const struct ks_conf *conf,
 		 const struct lcheck *ck)
 {
 	const struct ks_lconf *a, *b;
@@ -519,10 +556,10 @@ check_duplicates(struct parse *p, const struct ks_conf *conf,
 			a = &conf->listeners[j];
 			if (!ck[j].name_ok || strcmp(a->name, b->name) != 0)
 				continue;
-			conf_err(p, ck[i].name_s,
-				 "duplicate listener name \"%s\" (first "
-				 "defined at %s:%d)",
-				 b->name, a->file, a->line);
+			ks_conf_err(p, ck[i].name_s,
+				    "duplicate listener name \"%s\" (first "
+				    "defined at %s:%d)",
+				    b->name, a->file, a->line);
 			break;
 		}
 		for (j = 0; ck[i].addr_ok && j < i; j++) {
@@ -531,27 +568,28 @@ check_duplicates(struct parse *p, const struct ks_conf *conf,
 			    !same_address(a, &ck[j], b, &ck[i]))
 				continue;
 			if (b->protocol == KS_PROTO_UNIX)
-				conf_err(p, ck[i].addr_s,
-					 "%s: address %s already used by %s "
-					 "(%s:%d)",
-					 ck[i].ctx, b->address, ck[j].ctx,
-					 a->file, a->line);
+				ks_conf_err(p, ck[i].addr_s,
+					    "%s: address %s already used by %s "
+					    "(%s:%d)",
+					    ck[i].ctx, b->address, ck[j].ctx,
+					    a->file, a->line);
 			else
-				conf_err(p, ck[i].addr_s,
-					 "%s: address %s%s%s:%d already used "
-					 "by %s (%s:%d)",
-					 ck[i].ctx,
-					 ck[i].family == AF_INET6 ? "[" : "",
-					 b->address,
-					 ck[i].family == AF_INET6 ? "]" : "",
-					 b->port, ck[j].ctx, a->file, a->line);
+				ks_conf_err(
+					p, ck[i].addr_s,
+					"%s: address %s%s%s:%d already used "
+					"by %s (%s:%d)",
+					ck[i].ctx,
+					ck[i].family == AF_INET6 ? "[" : "",
+					b->address,
+					ck[i].family == AF_INET6 ? "]" : "",
+					b->port, ck[j].ctx, a->file, a->line);
 			break;
 		}
 	}
 }
 
 static void
-parse_listeners(struct parse *p, const config_setting_t *ls)
+parse_listeners(struct ks_conf_parse *p, const config_setting_t *ls)
 {
 	struct ks_conf *conf = p->conf;
 	config_setting_t *g;
@@ -559,22 +597,22 @@ parse_listeners(struct parse *p, const config_setting_t *ls)
 	unsigned i, n;
 
 	if (ls == NULL) {
-		conf_err_at(p, conf->path, 1, "no listeners defined");
+		ks_conf_err_at(p, conf->path, 1, "no listeners defined");
 		return;
 	}
 	if (!config_setting_is_list(ls) && !config_setting_is_array(ls)) {
-		conf_err(p, ls, "listeners must be a list of groups");
+		ks_conf_err(p, ls, "listeners must be a list of groups");
 		return;
 	}
 	n = (unsigned)config_setting_length(ls);
 	if (n == 0) {
-		conf_err(p, ls, "no listeners defined");
+		ks_conf_err(p, ls, "no listeners defined");
 		return;
 	}
 	conf->listeners = calloc(n, sizeof(*conf->listeners));
 	ck = calloc(n, sizeof(*ck));
 	if (conf->listeners == NULL || ck == NULL) {
-		conf_err(p, ls, "out of memory");
+		ks_conf_err(p, ls, "out of memory");
 		free(ck);
 		return;
 	}
@@ -582,8 +620,9 @@ parse_listeners(struct parse *p, const config_setting_t *ls)
 	for (i = 0; i < n; i++) {
 		g = config_setting_get_elem(ls, i);
 		if (!config_setting_is_group(g)) {
-			conf_err(p, g, "listeners: entry #%u must be a group",
-				 i + 1);
+			ks_conf_err(p, g,
+				    "listeners: entry #%u must be a group",
+				    i + 1);
 			continue;
 		}
 		parse_listener(p, g, i, &conf->listeners[i], &ck[i]);
@@ -595,7 +634,7 @@ parse_listeners(struct parse *p, const config_setting_t *ls)
 int
 ks_conf_load(const char *path, struct ks_conf **out)
 {
-	struct parse p = {.errors = 0, .plugin_dir_ok = 1};
+	struct ks_conf_parse p = {.errors = 0, .plugin_dir_ok = 1};
 	struct ks_conf *conf;
 	const config_setting_t *root, *s;
 	const char *name;
@@ -646,11 +685,12 @@ ks_conf_load(const char *path, struct ks_conf **out)
 		name = config_setting_name(s);
 		if (strcmp(name, "daemon") != 0 &&
 		    strcmp(name, "listeners") != 0)
-			conf_err(&p, s, "unknown top-level key \"%s\"", name);
+			ks_conf_err(&p, s, "unknown top-level key \"%s\"",
+				    name);
 	}
 	s = config_setting_get_member(root, "daemon");
 	if (s != NULL && !config_setting_is_group(s))
-		conf_err(&p, s, "daemon must be a group");
+		ks_conf_err(&p, s, "daemon must be a group");
 	else if (s != NULL)
 		parse_daemon(&p, s);
 	parse_listeners(&p, config_setting_get_member(root, "listeners"));
@@ -715,15 +755,21 @@ ks_conf_ref(struct ks_conf *conf)
 void
 ks_conf_unref(struct ks_conf *conf)
 {
+	struct ks_lconf *lc;
 	size_t i;
 
 	if (conf == NULL || --conf->refs > 0)
 		return;
 	for (i = 0; i < conf->nlisteners; i++) {
-		ks_loader_close(&conf->listeners[i].plugin);
-		free(conf->listeners[i].handler_path);
+		lc = &conf->listeners[i];
+		ks_loader_close(&lc->plugin);
+		free(lc->handler_path);
+		ks_conf_tls_free(lc);
 	}
 	free(conf->listeners);
+	for (i = 0; i < conf->nowned; i++)
+		free(conf->owned[i]);
+	free(conf->owned);
 	config_destroy(&conf->cfg);
 	free(conf->path);
 	free((void *)conf->plugin_dir);

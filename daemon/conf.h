@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "loader.h"
+#include "tls.h"
 
 enum ks_proto {
 	KS_PROTO_TCP = 0,
@@ -45,6 +46,8 @@ struct ks_lconf {
 	const char *file;          /* where the entry starts, for messages */
 	int line;
 	struct ks_plugin_inst plugin; /* filled by ks_conf_load_plugins */
+	struct ks_tls_conf *tls;      /* the `tls` group, NULL: plain */
+	struct ks_tls_ctx *tls_ctx;   /* built from it by ks_conf_load */
 };
 
 struct ks_conf {
@@ -58,6 +61,8 @@ struct ks_conf {
 	size_t nlisteners;
 	struct ks_lconf *listeners;
 	bool plugins_loaded;
+	char **owned; /* strings made for this generation (absolute paths) */
+	size_t nowned;
 };
 
 /*

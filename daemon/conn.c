@@ -20,6 +20,7 @@
 #include "conn.h"
 #include "coro.h"
 #include "log.h"
+#include "tls.h"
 #include "util.h"
 #include "worker.h"
 
@@ -213,6 +214,9 @@ handler_main(void *arg)
 	const struct ks_plugin_inst *pi = &c->lc->plugin;
 	int rc;
 
+	/* A failed handshake never reaches the handler. */
+	if (c->lc->tls_ctx != NULL && ks_tls_accept(c->lc->tls_ctx, &c->st) != 0)
+		return;
 	rc = pi->desc->handle(c, &c->st.in, &c->st.out, pi->state);
 	if (rc != 0) {
 		c->wk->stats.handler_errors++;
@@ -310,6 +314,7 @@ ks_conn_abort(struct ks_conn *c)
 void
 ks_conn_free(struct ks_conn *c)
 {
+	ks_tls_info_free(c->tls);
 	ks_conf_unref(c->lc->conf);
 	free(c);
 }

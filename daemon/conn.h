@@ -17,6 +17,7 @@
 struct ks_lconf;
 struct ks_worker;
 struct ks_coro;
+struct ks_tls_info;
 
 /* A coroutine in ks_sleep: lives on that coroutine's stack. */
 struct ks_sleeper {
@@ -38,6 +39,7 @@ struct ks_conn {
 	struct ks_worker *wk;
 	struct ks_lconf *lc; /* holds a reference on lc->conf */
 	struct ks_coro *main; /* the handler's coroutine while it runs */
+	struct ks_tls_info *tls; /* TLS session and details, NULL: plain */
 	struct ks_stream st;
 	enum ks_conn_state state;
 	unsigned ncoro;            /* live coroutines of this connection */

@@ -116,6 +116,12 @@ ks_stream_close(struct ks_stream *st)
 
 /* ---- input ---------------------------------------------------------------*/
 
+static bool
+transport_pending(struct ks_stream *st)
+{
+	return st->tp->pending != NULL && st->tp->pending(st) > 0;
+}
+
 void
 ks_stream_want_input(struct ks_stream *st)
 {
@@ -123,6 +129,10 @@ ks_stream_want_input(struct ks_stream *st)
 		return;
 	if (!ev_is_active(&st->rio))
 		ev_io_start(st->wk->loop, &st->rio);
+	/* Data inside the transport (a TLS record already decrypted) makes
+	 * no fd readable: run the read callback for it explicitly. */
+	if (transport_pending(st))
+		ev_feed_event(st->wk->loop, &st->rio, EV_READ);
 }
 
 /* The ks_copy pump may use a larger buffer than line reading: bulk
@@ -189,7 +199,14 @@ rio_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	if (st->raw_wait) {
+		if (st->in.waiter != NULL)
+			ks_coro_wake(st->in.waiter, KS_OK);
+		return;
+	}
 	stream_fill(st);
+	if (transport_pending(st) && st->in.buf.len < fill_limit(st))
+		ev_feed_event(st->wk->loop, &st->rio, EV_READ);
 	if (st->discard) {
 		ks_buf_consume(&st->in.buf, st->in.buf.len);
 		if ((st->in.eof || st->in.err != 0) && st->conn != NULL)
@@ -297,6 +314,11 @@ wio_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	if (st->raw_wait) {
+		if (st->out.waiter != NULL)
+			ks_coro_wake(st->out.waiter, KS_OK);
+		return;
+	}
 	if (st->pump_from != NULL) {
 		pump_drain(st->pump_from);
 		return;
@@ -344,6 +366,31 @@ maybe_yield(struct ks_stream *st)
 		st->sent_unwaited = 0;
 		ks_coro_yield(&st->wk->sched);
 	}
+}
+
+int
+ks_stream_wait_ready(struct ks_stream *st, int events)
+{
+	struct ks_sched *s = &st->wk->sched;
+	struct ks_coro **slot = events & EV_READ ? &st->in.waiter : &st->out.waiter;
+	ev_io *w = events & EV_READ ? &st->rio : &st->wio;
+	int rc;
+
+	if (st->closed)
+		return KS_ECLOSED;
+	if (st->canceled)
+		return KS_ECANCELED;
+	if (*slot != NULL)
+		return KS_EBUSY;
+	st->raw_wait = true;
+	ev_io_start(st->wk->loop, w);
+	*slot = ks_coro_self(s);
+	rc = ks_coro_suspend(s);
+	*slot = NULL;
+	if (!st->closed)
+		ev_io_stop(st->wk->loop, w);
+	st->raw_wait = false;
+	return rc;
 }
 
 int

@@ -43,6 +43,9 @@ struct ks_transport {
 	ssize_t (*write)(struct ks_stream *st, const void *buf, size_t n);
 	int (*shutdown_write)(struct ks_stream *st);
 	void (*close)(struct ks_stream *st);
+	/* Bytes already received and decrypted but not yet read: readiness
+	 * of the fd does not announce them.  NULL: never any. */
+	size_t (*pending)(struct ks_stream *st);
 };
 
 extern const struct ks_transport ks_transport_plain;
@@ -83,6 +86,7 @@ struct ks_stream {
 	bool canceled; /* shutting down: waits return KS_ECANCELED */
 	bool closed;   /* fd closed (ks_close or end of connection) */
 	bool discard;  /* lingering close: drop whatever arrives */
+	bool raw_wait; /* TLS handshake: watchers only wake, never read */
 	size_t sent_unwaited; /* bytes sent since the handler last waited */
 	size_t pending_consume; /* bytes of the line lent out last time */
 	/* ks_copy in progress with this stream as source / destination */
@@ -125,6 +129,9 @@ int ks_stream_wait_input(struct ks_stream *st);
 /* Main or coroutine context: restarts the read watcher if it was stopped
  * for back-pressure and the stream can still read. */
 void ks_stream_want_input(struct ks_stream *st);
+/* Waits until the fd is readable (EV_READ) or writable (EV_WRITE) without
+ * reading anything: for a TLS handshake, which does its own I/O. */
+int ks_stream_wait_ready(struct ks_stream *st, int events);
 /* Drops the line or peek handed out by the previous read call. */
 void ks_stream_consume_lent(struct ks_stream *st);
 /* Suspends until the output buffer holds at most `below` bytes. */

@@ -26,6 +26,7 @@ struct ks_stats {
 	uint64_t handler_errors; /* handlers that returned non-zero */
 	uint64_t coro_failures;  /* stacks that could not be allocated */
 	uint64_t hibernations;   /* idle handler stacks paged out */
+	uint64_t tls_failures;   /* TLS handshakes that failed or timed out */
 };
 
 struct ks_worker {

@@ -62,8 +62,37 @@ cmd_build() {
 	make -j"$(nproc)"
 }
 
+# A self-signed certificate for the hello-tls listener (127.0.0.1:9443),
+# made once; conf/dev-tls/ is not tracked by git.
+dev_tls_cert() {
+	local dir="$SRC/conf/dev-tls" tmpl
+	if [ -f "$dir/localhost.pem" ] && [ -f "$dir/localhost.key" ]; then
+		return 0
+	fi
+	mkdir -p "$dir"
+	tmpl=$(mktemp)
+	cat >"$tmpl" <<-EOF
+		cn = "localhost"
+		organization = "ksockd development"
+		dns_name = "localhost"
+		ip_address = "127.0.0.1"
+		ip_address = "::1"
+		tls_www_server
+		signing_key
+		expiration_days = 3650
+	EOF
+	certtool --generate-privkey --key-type ecdsa --curve secp256r1 \
+		--no-text --outfile "$dir/localhost.key" 2>/dev/null
+	certtool --generate-self-signed --load-privkey "$dir/localhost.key" \
+		--template "$tmpl" --no-text --outfile "$dir/localhost.pem" \
+		2>/dev/null
+	rm -f "$tmpl"
+	echo "dev.sh: made a self-signed certificate in conf/dev-tls/"
+}
+
 cmd_run() {
 	cmd_build
+	dev_tls_cert
 	cd "$SRC"
 	exec ./ksockd -f -c conf/ksockd-dev.conf
 }

@@ -238,6 +238,20 @@ KS_API const struct sockaddr *ks_conn_local(const ks_conn *conn,
 KS_API const char *ks_conn_peer_str(const ks_conn *conn);
 KS_API const char *ks_conn_local_str(const ks_conn *conn);
 KS_API const char *ks_conn_listener(const ks_conn *conn);
+/* TLS details (NULL on a plain connection, or when not negotiated):
+ * protocol version ("TLS1.3"), cipher suite name, the server name the
+ * client asked for (SNI), the ALPN protocol, and the client certificate's
+ * subject DN.  Valid for the connection's lifetime. */
+KS_API const char *ks_conn_tls_version(const ks_conn *conn);
+KS_API const char *ks_conn_tls_cipher(const ks_conn *conn);
+KS_API const char *ks_conn_tls_sni(const ks_conn *conn);
+KS_API const char *ks_conn_tls_alpn(const ks_conn *conn);
+KS_API const char *ks_conn_tls_peer_subject(const ks_conn *conn);
+/* 1: the client sent a certificate that verified against client_ca;
+ * 0: no certificate (or a plain connection); -1: it failed verification
+ * (only possible with verify_client = "optional"). */
+KS_API int ks_conn_tls_peer_verified(const ks_conn *conn);
+
 /* The errno behind the last KS_EIO on this connection (0 if none). */
 KS_API int ks_conn_errno(const ks_conn *conn);
 

@@ -28,6 +28,8 @@
  *   tail        read lines until EOF      -> "eof partial=BYTES"
  *   err         "CODE NAME" for 0..-9 and -100, then "end"
  *   opts        -> "opts greeting=G n=N flag=F ratio=R"
+ *   tls         -> "tls version=V cipher=C sni=S alpn=A subject=DN verified=N"
+ *               (the ks_conn_tls_* values; "-" for NULL; DN may hold spaces)
  *   ret N       return N from handle()
  *   quit        -> "bye", return 0
  * Anything else gets "unknown COMMAND".  A failing read ends the handler
@@ -404,6 +406,26 @@ cmd_err(ks_wchan *out)
 	return ks_write_str(out, "end\n");
 }
 
+static const char *
+or_dash(const char *s)
+{
+	return s != NULL ? s : "-";
+}
+
+static int
+cmd_tls(ks_conn *conn, ks_wchan *out)
+{
+	return ks_printf(out,
+			 "tls version=%s cipher=%s sni=%s alpn=%s subject=%s "
+			 "verified=%d\n",
+			 or_dash(ks_conn_tls_version(conn)),
+			 or_dash(ks_conn_tls_cipher(conn)),
+			 or_dash(ks_conn_tls_sni(conn)),
+			 or_dash(ks_conn_tls_alpn(conn)),
+			 or_dash(ks_conn_tls_peer_subject(conn)),
+			 ks_conn_tls_peer_verified(conn));
+}
+
 static int
 api_handle(ks_conn *conn, ks_rchan *in, ks_wchan *out, void *state)
 {
@@ -506,6 +528,8 @@ api_handle(ks_conn *conn, ks_rchan *in, ks_wchan *out, void *state)
 					    "ratio=%g\n",
 				       st->greeting, st->n, st->flag,
 				       st->ratio);
+		} else if (strcmp(cmd, "tls") == 0) {
+			rc = cmd_tls(conn, out);
 		} else if (nargs == 2 && strcmp(name, "ret") == 0) {
 			ks_write_str(out, "returning\n");
 			return (int)num;

@@ -614,6 +614,279 @@ START_TEST(test_bad_structure)
 }
 END_TEST
 
+/* The PEM fixtures in the source tree; see data/tls/README. */
+#define TLSD KS_TEST_DATA "/tls/"
+
+START_TEST(test_tls)
+{
+	const struct ks_tls_conf *tc;
+	struct ks_conf *conf;
+
+	write_file("hello.so", "");
+	conf = load_ok(
+		DAEMON_DOT
+		"listeners = (\n"
+		"  { name = \"t\"; address = \"::1\"; port = 1; handler = \"hello\";\n"
+		"    tls = {\n"
+		"      certificate = [\"" TLSD "rsa.crt\",\n"
+		"                     \"" TLSD "ecdsa.crt\"];\n"
+		"      key = (\"" TLSD "rsa.key\", \"" TLSD "ecdsa.key\");\n"
+		"      sni = ( { name = \"b.example\"; certificate = \"" TLSD
+		"b.crt\";\n"
+		"                key = \"" TLSD "b.key\"; } );\n"
+		"      priority = \"NORMAL:-VERS-TLS1.2\";\n"
+		"      client_ca = \"" TLSD "ca.crt\";\n"
+		"      verify_client = \"require\";\n"
+		"      alpn = [ \"myproto/1\", \"http/1.1\" ];\n"
+		"      handshake_timeout = 2.5;\n"
+		"      session_tickets = false;\n"
+		"    }; },\n"
+		"  { name = \"d\"; address = \"::1\"; port = 2; handler = \"hello\";\n"
+		"    tls = { certificate = \"" TLSD "ecdsa.crt\";\n"
+		"            key = \"" TLSD "ecdsa.key\";\n"
+		"            verify_client = \"none\";\n"
+		"            handshake_timeout = 1; }; },\n"
+		"  { name = \"plain\"; address = \"::1\"; port = 3;\n"
+		"    handler = \"hello\"; }\n"
+		");\n");
+	ck_assert_uint_eq(conf->nlisteners, 3);
+	tc = conf->listeners[0].tls;
+	ck_assert_ptr_nonnull(tc);
+	ck_assert_ptr_nonnull(conf->listeners[0].tls_ctx);
+	ck_assert_uint_eq(tc->nkeypairs, 3);
+	ck_assert_str_eq(tc->keypairs[0].certificate, TLSD "rsa.crt");
+	ck_assert_str_eq(tc->keypairs[0].key, TLSD "rsa.key");
+	ck_assert_ptr_null(tc->keypairs[0].name);
+	ck_assert_str_eq(tc->keypairs[1].certificate, TLSD "ecdsa.crt");
+	ck_assert_str_eq(tc->keypairs[1].key, TLSD "ecdsa.key");
+	ck_assert_ptr_null(tc->keypairs[1].name);
+	ck_assert_str_eq(tc->keypairs[2].certificate, TLSD "b.crt");
+	ck_assert_str_eq(tc->keypairs[2].key, TLSD "b.key");
+	ck_assert_str_eq(tc->keypairs[2].name, "b.example");
+	ck_assert_str_eq(tc->priority, "NORMAL:-VERS-TLS1.2");
+	ck_assert_str_eq(tc->client_ca, TLSD "ca.crt");
+	ck_assert_int_eq(tc->verify_client, KS_TLS_VERIFY_REQUIRE);
+	ck_assert_uint_eq(tc->nalpn, 2);
+	ck_assert_str_eq(tc->alpn[0], "myproto/1");
+	ck_assert_str_eq(tc->alpn[1], "http/1.1");
+	ck_assert_double_eq(tc->handshake_timeout, 2.5);
+	ck_assert(!tc->session_tickets);
+
+	/* defaults */
+	tc = conf->listeners[1].tls;
+	ck_assert_ptr_nonnull(tc);
+	ck_assert_ptr_nonnull(conf->listeners[1].tls_ctx);
+	ck_assert_uint_eq(tc->nkeypairs, 1);
+	ck_assert_str_eq(tc->keypairs[0].certificate, TLSD "ecdsa.crt");
+	ck_assert_str_eq(tc->keypairs[0].key, TLSD "ecdsa.key");
+	ck_assert_ptr_null(tc->keypairs[0].name);
+	ck_assert_str_eq(tc->priority, KS_TLS_DEFAULT_PRIORITY);
+	ck_assert_ptr_null(tc->client_ca);
+	ck_assert_int_eq(tc->verify_client, KS_TLS_VERIFY_NONE);
+	ck_assert_uint_eq(tc->nalpn, 0);
+	ck_assert_double_eq(tc->handshake_timeout, 1);
+	ck_assert(tc->session_tickets);
+
+	ck_assert_ptr_null(conf->listeners[2].tls);
+	ck_assert_ptr_null(conf->listeners[2].tls_ctx);
+	ks_conf_unref(conf);
+
+	conf = load_ok(
+		DAEMON_DOT
+		"listeners = ({ name = \"t\"; address = \"::1\"; port = 1;\n"
+		"  handler = \"hello\";\n"
+		"  tls = { certificate = \"" TLSD "rsa.crt\";\n"
+		"          key = \"" TLSD "rsa.key\";\n"
+		"          client_ca = \"" TLSD "ca.crt\";\n"
+		"          verify_client = \"optional\"; }; });\n");
+	tc = conf->listeners[0].tls;
+	ck_assert_double_eq(tc->handshake_timeout, 10);
+	ck_assert_int_eq(tc->verify_client, KS_TLS_VERIFY_OPTIONAL);
+	ck_assert_uint_eq(tc->nkeypairs, 1);
+	ks_conf_unref(conf);
+}
+END_TEST
+
+START_TEST(test_tls_structure)
+{
+	write_file("hello.so", "");
+	load_fails(
+		DAEMON_DOT
+		"listeners = (\n"
+		"  { name = \"a\"; address = \"::1\"; port = 1; handler = \"hello\";\n"
+		"    tls = 1; },\n"
+		"  { name = \"b\"; address = \"::1\"; port = 2; handler = \"hello\";\n"
+		"    tls = {\n"
+		"      cert = \"x\";\n"
+		"      sni = ( { name = \"b.example\"; certificate = \"" TLSD
+		"b.crt\";\n"
+		"              key = \"" TLSD "b.key\"; colour = 1; },\n"
+		"              3,\n"
+		"              { certificate = \"\"; } );\n"
+		"    }; },\n"
+		"  { name = \"c\"; address = \"::1\"; port = 3; handler = \"hello\";\n"
+		"    tls = { certificate = \"" TLSD "rsa.crt\";\n"
+		"      key = [ \"" TLSD "rsa.key\" ];\n"
+		"      sni = { name = \"x\"; }; }; },\n"
+		"  { name = \"d\"; address = \"::1\"; port = 4; handler = \"hello\";\n"
+		"    tls = { certificate = [ \"" TLSD "rsa.crt\", \"" TLSD
+		"ecdsa.crt\" ];\n"
+		"      key = [ \"" TLSD "rsa.key\" ]; }; },\n"
+		"  { name = \"e\"; address = \"::1\"; port = 5; handler = \"hello\";\n"
+		"    tls = { certificate = ( \"" TLSD "rsa.crt\", 1, \"\" );\n"
+		"      key = 7; }; },\n"
+		"  { name = \"f\"; address = \"::1\"; port = 6; handler = \"hello\";\n"
+		"    tls = { certificate = []; key = \"\"; }; }\n"
+		");\n",
+		"FILE:4: listener \"a\": tls must be a group",
+		"FILE:7: unknown key \"cert\" in tls of listener \"b\"",
+		"FILE:6: listener \"b\": tls: certificate is required",
+		"FILE:6: listener \"b\": tls: key is required",
+		"FILE:9: unknown key \"colour\" in tls sni #1 of listener \"b\"",
+		"FILE:10: listener \"b\": tls: sni #2 must be a group",
+		"FILE:11: listener \"b\": tls: sni #3: name is required",
+		"FILE:11: listener \"b\": tls: sni #3: certificate must not be "
+		"empty",
+		"FILE:11: listener \"b\": tls: sni #3: key is required",
+		"FILE:15: listener \"c\": tls: certificate and key must be both "
+		"strings or lists of the same length",
+		"FILE:16: listener \"c\": tls: sni must be a list of groups",
+		"FILE:19: listener \"d\": tls: certificate and key must be both "
+		"strings or lists of the same length",
+		"FILE:21: listener \"e\": tls: certificate #2 must be a string",
+		"FILE:21: listener \"e\": tls: certificate #3 must not be empty",
+		"FILE:22: listener \"e\": tls: key must be a string or a list of "
+		"strings",
+		"FILE:24: listener \"f\": tls: certificate must not be empty",
+		"FILE:24: listener \"f\": tls: key must not be empty", NULL);
+}
+END_TEST
+
+START_TEST(test_tls_values)
+{
+	write_file("hello.so", "");
+	load_fails(
+		DAEMON_DOT
+		"listeners = (\n"
+		"  { name = \"a\"; address = \"::1\"; port = 1; handler = \"hello\";\n"
+		"    tls = { certificate = \"DIR/none.crt\";\n"
+		"      key = [ \"DIR\" ];\n"
+		"      sni = ( { name = \"b\";\n"
+		"                certificate = \"" TLSD "b.crt\";\n"
+		"                key = \"DIR/none.key\"; } );\n"
+		"      client_ca = \"DIR/ca.crt\";\n"
+		"      verify_client = \"require\";\n"
+		"    }; },\n"
+		"  { name = \"b\"; address = \"::1\"; port = 2; handler = \"hello\";\n"
+		"    tls = { certificate = \"" TLSD "rsa.crt\";\n"
+		"      key = \"" TLSD "rsa.key\";\n"
+		"      verify_client = \"optional\";\n"
+		"      alpn = \"h2\";\n"
+		"      handshake_timeout = 0;\n"
+		"      session_tickets = \"yes\";\n"
+		"      priority = 1;\n"
+		"    }; },\n"
+		"  { name = \"c\"; address = \"::1\"; port = 3; handler = \"hello\";\n"
+		"    tls = { certificate = \"" TLSD "rsa.crt\";\n"
+		"      key = \"" TLSD "rsa.key\";\n"
+		"      client_ca = \"" TLSD "ca.crt\";\n"
+		"      verify_client = \"always\";\n"
+		"      alpn = ( \"h2\", 2, \"\" );\n"
+		"      handshake_timeout = -1;\n"
+		"    }; },\n"
+		"  { name = \"d\"; address = \"::1\"; port = 4; handler = \"hello\";\n"
+		"    tls = { certificate = \"" TLSD "rsa.crt\";\n"
+		"      key = \"" TLSD "rsa.key\";\n"
+		"      verify_client = 2;\n"
+		"      alpn = [ \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aaaaaaaaaaaaaaaaaaa\" ];\n"
+		"      handshake_timeout = 1e999;\n"
+		"    }; }\n"
+		");\n",
+		"FILE:4: listener \"a\": tls: certificate DIR/none.crt: No such "
+		"file or directory",
+		"FILE:5: listener \"a\": tls: key DIR: Is a directory",
+		"FILE:8: listener \"a\": tls: sni #1: key DIR/none.key: No such "
+		"file or directory",
+		"FILE:9: listener \"a\": tls: client_ca DIR/ca.crt: No such file "
+		"or directory",
+		"FILE:19: listener \"b\": tls: priority must be a string",
+		"FILE:15: listener \"b\": tls: verify_client \"optional\" needs "
+		"client_ca",
+		"FILE:16: listener \"b\": tls: alpn must be a list of strings",
+		"FILE:17: listener \"b\": tls: handshake_timeout 0 out of range "
+		"(> 0)",
+		"FILE:18: listener \"b\": tls: session_tickets must be a boolean",
+		"FILE:25: listener \"c\": tls: unknown verify_client \"always\" "
+		"(expected none, optional or require)",
+		"FILE:26: listener \"c\": tls: alpn #2 must be a string",
+		"FILE:26: listener \"c\": tls: alpn #3 must not be empty",
+		"FILE:27: listener \"c\": tls: handshake_timeout -1 out of range "
+		"(> 0)",
+		"FILE:32: listener \"d\": tls: verify_client must be a string",
+		"FILE:33: listener \"d\": tls: alpn #1 longer than 255 bytes",
+		"FILE:34: listener \"d\": tls: handshake_timeout must be a finite "
+		"number",
+		NULL);
+}
+END_TEST
+
+/* Errors only GnuTLS finds, reported by ks_tls_ctx_new on the line of the
+ * tls group; their wording is GnuTLS's, so only its subject is checked. */
+static void
+load_fails_tls(const char *tls, const char *subject)
+{
+	struct ks_conf *conf = (struct ks_conf *)1;
+	char text[2048], want[256];
+
+	snprintf(text, sizeof(text),
+		 DAEMON_DOT "listeners = ({ name = \"t\"; address = \"::1\";\n"
+			    "  port = 1; handler = \"hello\";\n"
+			    "  tls = {\n%s\n  };\n});\n",
+		 tls);
+	write_file("ksockd.conf", text);
+	ck_assert_int_eq(ks_conf_load(path, &conf), -1);
+	ck_assert_ptr_null(conf);
+	ck_assert_int_eq(nmsgs, 1);
+	snprintf(want, sizeof(want), "%s:4: listener \"t\": tls: ", path);
+	ck_assert_msg(strncmp(msgs[0], want, strlen(want)) == 0 &&
+			      strstr(msgs[0] + strlen(want), subject) != NULL,
+		      "unexpected message: %s", msgs[0]);
+	nmsgs = 0;
+}
+
+START_TEST(test_tls_credentials)
+{
+	write_file("hello.so", "");
+	write_file("empty.pem", "");
+	load_fails_tls("certificate = \"" TLSD "rsa.crt\";\n"
+		       "key = \"" TLSD "other.key\";",
+		       TLSD "other.key");
+	load_fails_tls("certificate = [\"" TLSD "rsa.crt\", \"" TLSD
+		       "ecdsa.crt\"];\n"
+		       "key = [\"" TLSD "rsa.key\", \"" TLSD "rsa.key\"];",
+		       TLSD "ecdsa.crt");
+	load_fails_tls("certificate = \"" TLSD "rsa.crt\";\n"
+		       "key = \"" TLSD "rsa.key\";\n"
+		       "sni = ({ name = \"b.example\";\n"
+		       "  certificate = \"" TLSD "b.crt\";\n"
+		       "  key = \"" TLSD "ecdsa.key\"; });",
+		       TLSD "b.crt");
+	load_fails_tls("certificate = \"" TLSD "rsa.crt\";\n"
+		       "key = \"" TLSD "rsa.key\";\n"
+		       "priority = \"NORMAL:+NO-SUCH-THING\";",
+		       "priority");
+	load_fails_tls("certificate = \"" TLSD "rsa.crt\";\n"
+		       "key = \"" TLSD "rsa.key\";\n"
+		       "client_ca = \"DIR/empty.pem\";\n"
+		       "verify_client = \"require\";",
+		       "empty.pem");
+}
+END_TEST
+
 START_TEST(test_log_level_parse)
 {
 	ck_assert_int_eq(ks_log_level_parse("error"), KS_LOG_ERR);
@@ -652,6 +925,10 @@ ks_suite_conf(void)
 	tcase_add_test(tc, test_protocol_errors);
 	tcase_add_test(tc, test_no_listeners);
 	tcase_add_test(tc, test_bad_structure);
+	tcase_add_test(tc, test_tls);
+	tcase_add_test(tc, test_tls_structure);
+	tcase_add_test(tc, test_tls_values);
+	tcase_add_test(tc, test_tls_credentials);
 	tcase_add_test(tc, test_log_level_parse);
 	suite_add_tcase(s, tc);
 	return s;

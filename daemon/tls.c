@@ -1,0 +1,474 @@
+/*
+ * Server-side TLS (GnuTLS).  The handshake runs in the connection's
+ * coroutine before the handler: GnuTLS does its own non-blocking I/O on the
+ * fd and the coroutine waits for the readiness it asks for.  Afterwards the
+ * session becomes the stream's transport, so handlers, ks_copy and the
+ * auto-flush work unchanged.
+ *
+ * Session tickets: each configuration generation gets a random master key;
+ * GnuTLS derives the ticket encryption keys from it and rotates them on its
+ * own schedule (accepting the previous key), and a reload brings a new
+ * master key.  Renegotiation is refused.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+#include "conn.h"
+#include "log.h"
+#include "stream.h"
+#include "tls.h"
+#include "util.h"
+#include "worker.h"
+
+struct ks_tls_ctx {
+	gnutls_certificate_credentials_t creds;
+	gnutls_priority_t prio;
+	gnutls_datum_t ticket_key;
+	gnutls_datum_t *alpn;
+	unsigned nalpn;
+	enum ks_tls_verify verify;
+	double handshake_timeout;
+	bool tickets;
+};
+
+/* Per connection: the session and what the handler may ask about it. */
+struct ks_tls_info {
+	gnutls_session_t sess;
+	bool send_again; /* last record_send said EAGAIN: resend (NULL, 0) */
+	bool bye_sent;   /* our close_notify is out */
+	int last_error;  /* GnuTLS error behind the last failed read/write */
+	const char *version, *cipher;
+	char *sni, *alpn, *subject;
+	int verified;
+};
+
+void
+ks_tls_ctx_free(struct ks_tls_ctx *ctx)
+{
+	unsigned i;
+
+	if (ctx == NULL)
+		return;
+	if (ctx->creds != NULL)
+		gnutls_certificate_free_credentials(ctx->creds);
+	if (ctx->prio != NULL)
+		gnutls_priority_deinit(ctx->prio);
+	if (ctx->ticket_key.data != NULL) {
+		gnutls_memset(ctx->ticket_key.data, 0, ctx->ticket_key.size);
+		gnutls_free(ctx->ticket_key.data);
+	}
+	for (i = 0; i < ctx->nalpn; i++)
+		free(ctx->alpn[i].data);
+	free(ctx->alpn);
+	free(ctx);
+}
+
+int
+ks_tls_ctx_new(const struct ks_tls_conf *tc, struct ks_tls_ctx **out, char *err,
+	       size_t errlen)
+{
+	struct ks_tls_ctx *ctx;
+	const char *errpos = NULL;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	if ((ctx = calloc(1, sizeof(*ctx))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	ctx->verify = tc->verify_client;
+	ctx->handshake_timeout = tc->handshake_timeout;
+	ctx->tickets = tc->session_tickets;
+	if ((rc = gnutls_certificate_allocate_credentials(&ctx->creds)) < 0) {
+		snprintf(err, errlen, "credentials: %s", gnutls_strerror(rc));
+		goto fail;
+	}
+	for (i = 0; i < tc->nkeypairs; i++) {
+		const struct ks_tls_keypair *kp = &tc->keypairs[i];
+
+		rc = gnutls_certificate_set_x509_key_file(
+			ctx->creds, kp->certificate, kp->key, GNUTLS_X509_FMT_PEM);
+		if (rc < 0) {
+			snprintf(err, errlen, "certificate %s with key %s: %s",
+				 kp->certificate, kp->key, gnutls_strerror(rc));
+			goto fail;
+		}
+	}
+	if (tc->client_ca != NULL) {
+		rc = gnutls_certificate_set_x509_trust_file(
+			ctx->creds, tc->client_ca, GNUTLS_X509_FMT_PEM);
+		if (rc <= 0) {
+			snprintf(err, errlen, "client_ca %s: %s", tc->client_ca,
+				 rc < 0 ? gnutls_strerror(rc)
+					: "no certificate in the file");
+			goto fail;
+		}
+	}
+	rc = gnutls_priority_init(&ctx->prio,
+				  tc->priority ? tc->priority
+					       : KS_TLS_DEFAULT_PRIORITY,
+				  &errpos);
+	if (rc < 0) {
+		ctx->prio = NULL;
+		snprintf(err, errlen, "priority \"%s\": %s at \"%s\"",
+			 tc->priority ? tc->priority : KS_TLS_DEFAULT_PRIORITY,
+			 gnutls_strerror(rc), errpos ? errpos : "?");
+		goto fail;
+	}
+	if (ctx->tickets &&
+	    (rc = gnutls_session_ticket_key_generate(&ctx->ticket_key)) < 0) {
+		snprintf(err, errlen, "session ticket key: %s", gnutls_strerror(rc));
+		goto fail;
+	}
+	if (tc->nalpn > 0) {
+		ctx->alpn = calloc(tc->nalpn, sizeof(*ctx->alpn));
+		if (ctx->alpn == NULL)
+			goto oom;
+		for (i = 0; i < tc->nalpn; i++) {
+			ctx->alpn[i].data = (unsigned char *)strdup(tc->alpn[i]);
+			if (ctx->alpn[i].data == NULL)
+				goto oom;
+			ctx->alpn[i].size = (unsigned)strlen(tc->alpn[i]);
+			ctx->nalpn++;
+		}
+	}
+	*out = ctx;
+	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+fail:
+	ks_tls_ctx_free(ctx);
+	return -1;
+}
+
+void
+ks_tls_info_free(struct ks_tls_info *t)
+{
+	if (t == NULL)
+		return;
+	if (t->sess != NULL)
+		gnutls_deinit(t->sess);
+	free(t->sni);
+	free(t->alpn);
+	free(t->subject);
+	free(t);
+}
+
+/* ---- the transport ------------------------------------------------------- */
+
+static struct ks_tls_info *
+info_of(struct ks_stream *st)
+{
+	return st->tp_ctx;
+}
+
+static ssize_t
+map_error(struct ks_tls_info *t, ssize_t rc)
+{
+	switch (rc) {
+	case GNUTLS_E_AGAIN:
+	case GNUTLS_E_INTERRUPTED:
+		errno = EAGAIN;
+		return -1;
+	case GNUTLS_E_PREMATURE_TERMINATION:
+		/* The peer closed TCP without close_notify: many clients do;
+		 * treat it as the end of input. */
+		return 0;
+	default:
+		t->last_error = (int)rc;
+		errno = rc == GNUTLS_E_PUSH_ERROR || rc == GNUTLS_E_PULL_ERROR
+				? ECONNRESET
+				: EPROTO;
+		return -1;
+	}
+}
+
+static ssize_t
+tls_read(struct ks_stream *st, void *buf, size_t n)
+{
+	struct ks_tls_info *t = info_of(st);
+	ssize_t rc = gnutls_record_recv(t->sess, buf, n);
+
+	if (rc >= 0)
+		return rc;
+	if (rc == GNUTLS_E_REHANDSHAKE) {
+		/* Renegotiation is off: say no and carry on. */
+		gnutls_alert_send(t->sess, GNUTLS_AL_WARNING,
+				  GNUTLS_A_NO_RENEGOTIATION);
+		errno = EAGAIN;
+		return -1;
+	}
+	return map_error(t, rc);
+}
+
+static ssize_t
+tls_write(struct ks_stream *st, const void *buf, size_t n)
+{
+	struct ks_tls_info *t = info_of(st);
+	ssize_t rc;
+
+	/* After EAGAIN GnuTLS wants the same call again; (NULL, 0) resends
+	 * the record it already built and returns the original count. */
+	rc = t->send_again ? gnutls_record_send(t->sess, NULL, 0)
+			   : gnutls_record_send(t->sess, buf, n);
+	t->send_again = rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED;
+	if (rc >= 0)
+		return rc;
+	rc = map_error(t, rc);
+	return rc == 0 ? (errno = EPIPE, -1) : rc;
+}
+
+static int
+tls_shutdown_write(struct ks_stream *st)
+{
+	struct ks_tls_info *t = info_of(st);
+
+	/* Best effort close_notify; the TCP half-close is what counts. */
+	t->bye_sent = true;
+	(void)gnutls_bye(t->sess, GNUTLS_SHUT_WR);
+	return shutdown(st->fd, SHUT_WR);
+}
+
+static void
+tls_close(struct ks_stream *st)
+{
+	struct ks_tls_info *t = info_of(st);
+
+	/* A strict peer must not take our end for a truncation attack. The
+	 * session itself lives until the connection is freed. */
+	if (!t->bye_sent) {
+		t->bye_sent = true;
+		(void)gnutls_bye(t->sess, GNUTLS_SHUT_WR);
+	}
+}
+
+static size_t
+tls_pending(struct ks_stream *st)
+{
+	return gnutls_record_check_pending(info_of(st)->sess);
+}
+
+static const struct ks_transport tls_transport = {
+	.name = "tls",
+	.read = tls_read,
+	.write = tls_write,
+	.shutdown_write = tls_shutdown_write,
+	.close = tls_close,
+	.pending = tls_pending,
+};
+
+/* ---- the handshake ----------------------------------------------------- */
+
+static char *
+datum_str(const unsigned char *p, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	if (s != NULL) {
+		memcpy(s, p, n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
+/* After the handshake: what the handler can ask, and the client
+ * certificate check.  Returns -1 if the connection must be refused. */
+static int
+collect_info(struct ks_tls_ctx *ctx, struct ks_tls_info *t, struct ks_conn *c)
+{
+	gnutls_session_t sess = t->sess;
+	const gnutls_datum_t *certs;
+	gnutls_datum_t proto, dn;
+	gnutls_x509_crt_t crt;
+	char name[256];
+	size_t len = sizeof(name);
+	unsigned type, ncerts = 0, status = 0;
+
+	t->version = gnutls_protocol_get_name(gnutls_protocol_get_version(sess));
+	t->cipher = gnutls_cipher_get_name(gnutls_cipher_get(sess));
+	if (gnutls_server_name_get(sess, name, &len, &type, 0) == 0 &&
+	    type == GNUTLS_NAME_DNS)
+		t->sni = datum_str((unsigned char *)name, strnlen(name, len));
+	if (gnutls_alpn_get_selected_protocol(sess, &proto) == 0)
+		t->alpn = datum_str(proto.data, proto.size);
+	if (ctx->verify == KS_TLS_VERIFY_NONE)
+		return 0;
+	certs = gnutls_certificate_get_peers(sess, &ncerts);
+	if (certs == NULL || ncerts == 0) {
+		t->verified = 0;
+		if (ctx->verify == KS_TLS_VERIFY_REQUIRE) {
+			ks_conn_log(c, KS_LOG_INFO,
+				    "TLS: no client certificate (required)");
+			return -1;
+		}
+		return 0;
+	}
+	if (gnutls_x509_crt_init(&crt) == 0) {
+		if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == 0 &&
+		    gnutls_x509_crt_get_dn2(crt, &dn) == 0) {
+			t->subject = datum_str(dn.data, dn.size);
+			gnutls_free(dn.data);
+		}
+		gnutls_x509_crt_deinit(crt);
+	}
+	if (gnutls_certificate_verify_peers2(sess, &status) == 0 && status == 0) {
+		t->verified = 1;
+		return 0;
+	}
+	t->verified = -1;
+	if (ctx->verify == KS_TLS_VERIFY_REQUIRE) {
+		gnutls_datum_t why = {NULL, 0};
+
+		gnutls_certificate_verification_status_print(
+			status, GNUTLS_CRT_X509, &why, 0);
+		ks_conn_log(c, KS_LOG_INFO, "TLS: client certificate %s rejected: %s",
+			    t->subject ? t->subject : "?",
+			    why.data ? (char *)why.data : "verification failed");
+		gnutls_free(why.data);
+		gnutls_alert_send(sess, GNUTLS_AL_FATAL, GNUTLS_A_BAD_CERTIFICATE);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+new_session(struct ks_tls_ctx *ctx, struct ks_tls_info *t, int fd)
+{
+	gnutls_session_t sess;
+	static const gnutls_certificate_request_t req[] = {
+		[KS_TLS_VERIFY_NONE] = GNUTLS_CERT_IGNORE,
+		[KS_TLS_VERIFY_OPTIONAL] = GNUTLS_CERT_REQUEST,
+		[KS_TLS_VERIFY_REQUIRE] = GNUTLS_CERT_REQUIRE,
+	};
+	int rc;
+
+	rc = gnutls_init(&sess, GNUTLS_SERVER | GNUTLS_NONBLOCK |
+					GNUTLS_NO_SIGNAL |
+					(ctx->tickets ? 0 : GNUTLS_NO_TICKETS));
+	if (rc < 0)
+		return rc;
+	t->sess = sess;
+	if ((rc = gnutls_priority_set(sess, ctx->prio)) < 0 ||
+	    (rc = gnutls_credentials_set(sess, GNUTLS_CRD_CERTIFICATE,
+					 ctx->creds)) < 0)
+		return rc;
+	gnutls_certificate_server_set_request(sess, req[ctx->verify]);
+	if (ctx->tickets &&
+	    (rc = gnutls_session_ticket_enable_server(sess, &ctx->ticket_key)) < 0)
+		return rc;
+	if (ctx->nalpn > 0 &&
+	    (rc = gnutls_alpn_set_protocols(sess, ctx->alpn, ctx->nalpn,
+					    GNUTLS_ALPN_SERVER_PRECEDENCE)) < 0)
+		return rc;
+	gnutls_transport_set_int(sess, fd);
+	return 0;
+}
+
+int
+ks_tls_accept(struct ks_tls_ctx *ctx, struct ks_stream *st)
+{
+	struct ks_conn *c = st->conn;
+	double saved_timeout = c->idle_timeout;
+	struct ks_tls_info *t;
+	int rc, wait;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		ks_conn_log(c, KS_LOG_ERR, "TLS: out of memory");
+		return -1;
+	}
+	c->tls = t;
+	if ((rc = new_session(ctx, t, st->fd)) < 0) {
+		ks_conn_log(c, KS_LOG_ERR, "TLS: session setup: %s",
+			    gnutls_strerror(rc));
+		return -1;
+	}
+	/* No progress is recorded during the handshake, so the idle timer
+	 * bounds its total duration. */
+	ks_conn_set_timeout(c, ctx->handshake_timeout);
+	for (;;) {
+		rc = gnutls_handshake(t->sess);
+		if (rc == 0)
+			break;
+		if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
+			wait = ks_stream_wait_ready(
+				st, gnutls_record_get_direction(t->sess) ? EV_WRITE
+									 : EV_READ);
+			if (wait == KS_ETIMEDOUT) {
+				c->wk->stats.tls_failures++;
+				ks_conn_log(c, KS_LOG_INFO,
+					    "TLS handshake timed out after %gs",
+					    ctx->handshake_timeout);
+				return -1;
+			}
+			if (wait != KS_OK)
+				return -1;
+			continue;
+		}
+		if (!gnutls_error_is_fatal(rc))
+			continue; /* a warning alert */
+		c->wk->stats.tls_failures++;
+		ks_conn_log(c, KS_LOG_INFO, "TLS handshake failed: %s",
+			    gnutls_strerror(rc));
+		return -1;
+	}
+	if (collect_info(ctx, t, c) != 0) {
+		c->wk->stats.tls_failures++;
+		return -1;
+	}
+	st->tp = &tls_transport;
+	st->tp_ctx = t;
+	ks_conn_set_timeout(c, saved_timeout);
+	ks_conn_log(c, KS_LOG_DEBUG, "TLS %s %s%s%s%s%s", t->version, t->cipher,
+		    t->sni ? " sni=" : "", t->sni ? t->sni : "",
+		    t->alpn ? " alpn=" : "", t->alpn ? t->alpn : "");
+	/* The client may have sent data with its Finished message. */
+	ks_stream_want_input(st);
+	return 0;
+}
+
+/* ---- plugin API ------------------------------------------------------------ */
+
+const char *
+ks_conn_tls_version(const ks_conn *c)
+{
+	return c->tls && c->tls->version ? c->tls->version : NULL;
+}
+
+const char *
+ks_conn_tls_cipher(const ks_conn *c)
+{
+	return c->tls ? c->tls->cipher : NULL;
+}
+
+const char *
+ks_conn_tls_sni(const ks_conn *c)
+{
+	return c->tls ? c->tls->sni : NULL;
+}
+
+const char *
+ks_conn_tls_alpn(const ks_conn *c)
+{
+	return c->tls ? c->tls->alpn : NULL;
+}
+
+const char *
+ks_conn_tls_peer_subject(const ks_conn *c)
+{
+	return c->tls ? c->tls->subject : NULL;
+}
+
+int
+ks_conn_tls_peer_verified(const ks_conn *c)
+{
+	return c->tls ? c->tls->verified : 0;
+}

@@ -1,0 +1,67 @@
+/*
+ * Server-side TLS with GnuTLS: a listener's `tls` group becomes a
+ * ks_tls_ctx (credentials, priorities, ALPN list, session-ticket key), built
+ * when the configuration is loaded so `ksockd -t` reports every problem.
+ * Each accepted connection gets a GnuTLS session that replaces the stream's
+ * plain transport; the handshake runs before the handler starts.
+ */
+#ifndef KS_TLS_H
+#define KS_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct ks_stream;
+
+enum ks_tls_verify {
+	KS_TLS_VERIFY_NONE = 0,     /* no client certificate asked for */
+	KS_TLS_VERIFY_OPTIONAL = 1, /* asked for; verified if sent */
+	KS_TLS_VERIFY_REQUIRE = 2,  /* a valid one is required */
+};
+
+struct ks_tls_keypair {
+	const char *certificate; /* PEM chain */
+	const char *key;         /* PEM private key */
+	const char *name;        /* sni entries: the server name, else NULL */
+};
+
+/* A listener's `tls` group, validated by conf.c (strings point into the
+ * config).  keypairs[0..ncerts) come from certificate/key (a string or a
+ * list of strings each, paired by position: e.g. an RSA and an ECDSA
+ * certificate), then the `sni` entries.  GnuTLS picks among them by the
+ * client's server name and the key types it supports. */
+struct ks_tls_conf {
+	struct ks_tls_keypair *keypairs;
+	size_t nkeypairs;
+	const char *priority;  /* GnuTLS priority string */
+	const char *client_ca; /* PEM file of CAs for client certificates */
+	enum ks_tls_verify verify_client;
+	const char **alpn;     /* protocol names, server preference order */
+	size_t nalpn;
+	double handshake_timeout; /* seconds */
+	bool session_tickets;
+};
+
+#define KS_TLS_DEFAULT_PRIORITY "NORMAL:-VERS-TLS1.0:-VERS-TLS1.1:%SERVER_PRECEDENCE"
+
+struct ks_tls_ctx;
+
+/* Builds the credentials: loads every certificate and key (a key that does
+ * not match its certificate is an error), the client CA file, checks the
+ * priority string.  On failure returns -1 with a message naming the file
+ * or setting in err. */
+int ks_tls_ctx_new(const struct ks_tls_conf *tc, struct ks_tls_ctx **out,
+		   char *err, size_t errlen);
+void ks_tls_ctx_free(struct ks_tls_ctx *ctx);
+
+/* Coroutine context: puts a server session on the stream and runs the
+ * handshake, bounded by the handshake timeout.  0 on success (the stream
+ * now reads and writes through TLS); -1 after logging why (peer, GnuTLS
+ * reason), the caller closes the connection. */
+int ks_tls_accept(struct ks_tls_ctx *ctx, struct ks_stream *st);
+
+/* Frees a connection's TLS details (see ks_conn_tls_*). */
+struct ks_tls_info;
+void ks_tls_info_free(struct ks_tls_info *info);
+
+#endif
