@@ -468,6 +468,10 @@ ks_strerror(int status)
 		return "invalid argument";
 	case KS_EBUSY:
 		return "channel busy (another coroutine is waiting on it)";
+	case KS_ERESOLVE:
+		return "name resolution failed";
+	case KS_ETLS:
+		return "TLS handshake or certificate verification failed";
 	default:
 		return "unknown status";
 	}

@@ -101,6 +101,8 @@ idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	w->repeat = c->idle_timeout;
 	ev_timer_again(loop, w);
 	ks_stream_wake_all(&c->st, KS_ETIMEDOUT);
+	if (c->peers != NULL)
+		ks_peers_wake(c, KS_ETIMEDOUT, false);
 }
 
 void
@@ -125,6 +127,7 @@ conn_close(struct ks_conn *c)
 		return;
 	c->state = KS_CONN_CLOSED;
 	ev_timer_stop(c->wk->loop, &c->idle);
+	ks_peers_close(c);
 	ks_stream_close(&c->st);
 	ks_worker_retire_conn(c->wk, c);
 }
@@ -296,6 +299,8 @@ ks_conn_cancel(struct ks_conn *c)
 	}
 	c->st.canceled = true;
 	ks_stream_wake_all(&c->st, KS_ECANCELED);
+	if (c->peers != NULL)
+		ks_peers_wake(c, KS_ECANCELED, true);
 	for (sl = c->sleepers; sl != NULL; sl = next) {
 		next = sl->next;
 		ks_coro_wake(sl->co, KS_ECANCELED);
@@ -314,6 +319,7 @@ ks_conn_abort(struct ks_conn *c)
 void
 ks_conn_free(struct ks_conn *c)
 {
+	ks_peers_free(c);
 	ks_tls_info_free(c->tls);
 	ks_conf_unref(c->lc->conf);
 	free(c);
@@ -392,33 +398,48 @@ sleep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	ks_coro_wake(sl->co, KS_OK);
+	ks_coro_wake(sl->co, sl->status);
+}
+
+void
+ks_conn_timer_arm(struct ks_conn *c, struct ks_sleeper *sl, double seconds,
+		  int status)
+{
+	ev_timer_init(&sl->timer, sleep_cb, seconds > 0 ? seconds : 0, 0);
+	sl->co = ks_coro_self(&c->wk->sched);
+	sl->status = status;
+	sl->next = c->sleepers;
+	c->sleepers = sl;
+	ev_timer_start(c->wk->loop, &sl->timer);
+}
+
+void
+ks_conn_timer_disarm(struct ks_conn *c, struct ks_sleeper *sl)
+{
+	struct ks_sleeper **pp;
+
+	ev_timer_stop(c->wk->loop, &sl->timer);
+	for (pp = &c->sleepers; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == sl) {
+			*pp = sl->next;
+			break;
+		}
+	}
 }
 
 int
 ks_sleep(ks_conn *c, double seconds)
 {
-	struct ks_sched *s = &c->wk->sched;
-	struct ks_sleeper sl, **pp;
+	struct ks_sleeper sl;
 	int rc;
 
 	if (c->canceled)
 		return KS_ECANCELED;
 	if (!c->st.closed && ks_stream_pending(&c->st) > 0)
 		(void)ks_stream_flush_nowait(&c->st);
-	ev_timer_init(&sl.timer, sleep_cb, seconds > 0 ? seconds : 0, 0);
-	sl.co = ks_coro_self(s);
-	sl.next = c->sleepers;
-	c->sleepers = &sl;
-	ev_timer_start(c->wk->loop, &sl.timer);
-	rc = ks_coro_suspend(s);
-	ev_timer_stop(c->wk->loop, &sl.timer);
-	for (pp = &c->sleepers; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == &sl) {
-			*pp = sl.next;
-			break;
-		}
-	}
+	ks_conn_timer_arm(c, &sl, seconds, KS_OK);
+	rc = ks_coro_suspend(&c->wk->sched);
+	ks_conn_timer_disarm(c, &sl);
 	return rc;
 }
 

@@ -23,6 +23,7 @@ struct ks_tls_info;
 struct ks_sleeper {
 	ev_timer timer;
 	struct ks_coro *co;
+	int status; /* what the coroutine is woken with when the time is up */
 	struct ks_sleeper *next;
 };
 
@@ -53,6 +54,7 @@ struct ks_conn {
 	char peer_str[KS_ADDRSTRLEN];
 	char local_str[KS_ADDRSTRLEN];
 	struct ks_sleeper *sleepers; /* coroutines in ks_sleep */
+	struct ks_peer *peers;       /* outbound connections (outbound.c) */
 	bool local_known;          /* local address fetched (lazily) */
 	struct ks_conn *prev, *next; /* the worker's list */
 };
@@ -75,6 +77,20 @@ void ks_conn_abort(struct ks_conn *c);
 /* Worker's periodic sweep: hibernates the handler's stack if it has been
  * waiting for input for a while. */
 void ks_conn_hibernate_idle(struct ks_conn *c, ev_tstamp now);
+
+/* Coroutine context: a deadline for the calling coroutine; when it passes
+ * the coroutine is woken with `status` from whatever it waits in.  Disarm
+ * before `sl` (on the caller's stack) goes out of scope.  Shutdown wakes
+ * armed coroutines with KS_ECANCELED. */
+void ks_conn_timer_arm(struct ks_conn *c, struct ks_sleeper *sl,
+		       double seconds, int status);
+void ks_conn_timer_disarm(struct ks_conn *c, struct ks_sleeper *sl);
+
+/* outbound.c: wake the peers' waiters (timeouts, shutdown), close them
+ * (connection closing), free them (connection freed). */
+void ks_peers_wake(struct ks_conn *c, int status, bool cancel);
+void ks_peers_close(struct ks_conn *c);
+void ks_peers_free(struct ks_conn *c);
 
 /* Frees a closed connection (called by the worker's reaper). */
 void ks_conn_free(struct ks_conn *c);

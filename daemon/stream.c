@@ -331,7 +331,10 @@ wio_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ks_coro_wake(out->waiter, rc);
 		return;
 	}
-	if (st->conn != NULL && (rc != KS_OK || out->buf.len == 0))
+	/* Only the connection's own stream decides when it may close (an
+	 * outbound peer draining says nothing about the client). */
+	if (st->conn != NULL && st == &st->conn->st &&
+	    (rc != KS_OK || out->buf.len == 0))
 		ks_conn_drained(st->conn);
 }
 

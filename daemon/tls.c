@@ -12,6 +12,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@ struct ks_tls_ctx {
 /* Per connection: the session and what the handler may ask about it. */
 struct ks_tls_info {
 	gnutls_session_t sess;
+	gnutls_certificate_credentials_t client_creds; /* outbound only */
 	bool send_again; /* last record_send said EAGAIN: resend (NULL, 0) */
 	bool bye_sent;   /* our close_notify is out */
 	int last_error;  /* GnuTLS error behind the last failed read/write */
@@ -157,6 +159,8 @@ ks_tls_info_free(struct ks_tls_info *t)
 		return;
 	if (t->sess != NULL)
 		gnutls_deinit(t->sess);
+	if (t->client_creds != NULL)
+		gnutls_certificate_free_credentials(t->client_creds);
 	free(t->sni);
 	free(t->alpn);
 	free(t->subject);
@@ -433,6 +437,166 @@ ks_tls_accept(struct ks_tls_ctx *ctx, struct ks_stream *st)
 	/* The client may have sent data with its Finished message. */
 	ks_stream_want_input(st);
 	return 0;
+}
+
+/* ---- the client side (ks_tls_upgrade) ------------------------------------ */
+
+/* Runs a handshake whose session is already set up on st's fd: KS_OK,
+ * KS_ETLS with GnuTLS's error in *grc, or why the wait ended. */
+static int
+handshake(gnutls_session_t sess, struct ks_stream *st, int *grc)
+{
+	int rc, wait;
+
+	for (;;) {
+		rc = gnutls_handshake(sess);
+		if (rc == 0)
+			return KS_OK;
+		if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
+			wait = ks_stream_wait_ready(
+				st, gnutls_record_get_direction(sess) ? EV_WRITE
+								      : EV_READ);
+			if (wait != KS_OK)
+				return wait;
+			continue;
+		}
+		if (!gnutls_error_is_fatal(rc))
+			continue;
+		*grc = rc;
+		return KS_ETLS;
+	}
+}
+
+static int
+client_alpn(gnutls_session_t sess, const char *list)
+{
+	gnutls_datum_t protos[16];
+	char *copy, *tok, *save = NULL;
+	unsigned n = 0;
+	int rc;
+
+	if ((copy = strdup(list)) == NULL)
+		return GNUTLS_E_MEMORY_ERROR;
+	for (tok = strtok_r(copy, ",", &save); tok != NULL && n < 16;
+	     tok = strtok_r(NULL, ",", &save)) {
+		protos[n].data = (unsigned char *)tok;
+		protos[n].size = (unsigned)strlen(tok);
+		n++;
+	}
+	rc = n > 0 ? gnutls_alpn_set_protocols(sess, protos, n, 0) : 0;
+	free(copy);
+	return rc;
+}
+
+static bool
+is_ip_literal(const char *name)
+{
+	unsigned char buf[16];
+
+	return inet_pton(AF_INET, name, buf) == 1 ||
+	       inet_pton(AF_INET6, name, buf) == 1;
+}
+
+int
+ks_tls_connect(struct ks_stream *st, const ks_tls_client_opts *o,
+	       struct ks_tls_info **out)
+{
+	struct ks_conn *c = st->conn;
+	struct ks_tls_info *t;
+	gnutls_datum_t proto;
+	const char *what = "setup";
+	int rc, ks_rc;
+
+	*out = NULL;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return KS_ENOMEM;
+	if ((rc = gnutls_certificate_allocate_credentials(&t->client_creds)) < 0)
+		goto fail;
+	what = o->ca_file ? o->ca_file : "the system trust store";
+	rc = o->ca_file ? gnutls_certificate_set_x509_trust_file(
+				  t->client_creds, o->ca_file, GNUTLS_X509_FMT_PEM)
+			: gnutls_certificate_set_x509_system_trust(t->client_creds);
+	if (rc < 0 && !o->insecure)
+		goto fail;
+	if (o->cert_file != NULL || o->key_file != NULL) {
+		what = o->cert_file ? o->cert_file : "client certificate";
+		rc = gnutls_certificate_set_x509_key_file(
+			t->client_creds, o->cert_file ? o->cert_file : "",
+			o->key_file ? o->key_file : "", GNUTLS_X509_FMT_PEM);
+		if (rc < 0)
+			goto fail;
+	}
+	what = "session";
+	rc = gnutls_init(&t->sess, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
+	if (rc < 0)
+		goto fail;
+	what = o->priority ? o->priority : "priority";
+	rc = o->priority ? gnutls_priority_set_direct(t->sess, o->priority, NULL)
+			 : gnutls_set_default_priority(t->sess);
+	if (rc < 0)
+		goto fail;
+	what = "credentials";
+	if ((rc = gnutls_credentials_set(t->sess, GNUTLS_CRD_CERTIFICATE,
+					 t->client_creds)) < 0)
+		goto fail;
+	/* SNI carries names only, never an address. */
+	if (o->server_name != NULL && !is_ip_literal(o->server_name) &&
+	    (rc = gnutls_server_name_set(t->sess, GNUTLS_NAME_DNS, o->server_name,
+					 strlen(o->server_name))) < 0)
+		goto fail;
+	what = "alpn";
+	if (o->alpn != NULL && (rc = client_alpn(t->sess, o->alpn)) < 0)
+		goto fail;
+	if (o->insecure)
+		ks_conn_log(c, KS_LOG_WARN,
+			    "TLS to %s: certificate verification disabled",
+			    o->server_name ? o->server_name : "peer");
+	else
+		gnutls_session_set_verify_cert(t->sess, o->server_name, 0);
+	gnutls_transport_set_int(t->sess, st->fd);
+
+	ks_rc = handshake(t->sess, st, &rc);
+	if (ks_rc != KS_OK && ks_rc != KS_ETLS) {
+		ks_tls_info_free(t);
+		return ks_rc;
+	}
+	if (ks_rc == KS_ETLS) {
+		gnutls_datum_t why = {NULL, 0};
+		unsigned status = gnutls_session_get_verify_cert_status(t->sess);
+
+		if (rc == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR && status != 0 &&
+		    gnutls_certificate_verification_status_print(
+			    status, GNUTLS_CRT_X509, &why, 0) == 0)
+			ks_conn_log(c, KS_LOG_INFO, "TLS to %s: %s",
+				    o->server_name ? o->server_name : "peer",
+				    (char *)why.data);
+		else
+			ks_conn_log(c, KS_LOG_INFO, "TLS to %s: %s",
+				    o->server_name ? o->server_name : "peer",
+				    gnutls_strerror(rc));
+		gnutls_free(why.data);
+		ks_tls_info_free(t);
+		return KS_ETLS;
+	}
+	t->version = gnutls_protocol_get_name(gnutls_protocol_get_version(t->sess));
+	t->cipher = gnutls_cipher_get_name(gnutls_cipher_get(t->sess));
+	if (gnutls_alpn_get_selected_protocol(t->sess, &proto) == 0)
+		t->alpn = datum_str(proto.data, proto.size);
+	st->tp = &tls_transport;
+	st->tp_ctx = t;
+	*out = t;
+	ks_stream_want_input(st);
+	return KS_OK;
+fail:
+	ks_conn_log(c, KS_LOG_INFO, "TLS client %s: %s", what, gnutls_strerror(rc));
+	ks_tls_info_free(t);
+	return KS_ETLS;
+}
+
+const char *
+ks_tls_info_alpn(const struct ks_tls_info *t)
+{
+	return t != NULL ? t->alpn : NULL;
 }
 
 /* ---- plugin API ------------------------------------------------------------ */

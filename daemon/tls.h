@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <ksockd/plugin.h>
+
 struct ks_stream;
 
 enum ks_tls_verify {
@@ -59,6 +61,14 @@ void ks_tls_ctx_free(struct ks_tls_ctx *ctx);
  * now reads and writes through TLS); -1 after logging why (peer, GnuTLS
  * reason), the caller closes the connection. */
 int ks_tls_accept(struct ks_tls_ctx *ctx, struct ks_stream *st);
+
+/* Coroutine context: the client side, on an outbound stream (see
+ * ks_tls_upgrade).  On KS_OK *info holds the session and the stream reads
+ * and writes through it; otherwise a KS_E* status after logging why. */
+struct ks_tls_info;
+int ks_tls_connect(struct ks_stream *st, const ks_tls_client_opts *o,
+		   struct ks_tls_info **info);
+const char *ks_tls_info_alpn(const struct ks_tls_info *info);
 
 /* Frees a connection's TLS details (see ks_conn_tls_*). */
 struct ks_tls_info;

@@ -73,6 +73,7 @@ ks_worker_destroy(struct ks_worker *wk)
 		ks_conn_free(c);
 	}
 	ev_prepare_stop(wk->loop, &wk->prepare);
+	ks_resolver_destroy(wk);
 	ev_ref(wk->loop);
 	ev_timer_stop(wk->loop, &wk->sweep);
 	ks_sched_destroy(&wk->sched);

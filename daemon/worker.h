@@ -8,6 +8,8 @@
 #define KS_WORKER_H
 
 #include <ev.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "buf.h"
@@ -15,6 +17,7 @@
 
 struct ks_conn;
 struct ks_listener;
+struct resolve_job;
 
 struct ks_stats {
 	uint64_t accepted;       /* connections accepted */
@@ -44,7 +47,15 @@ struct ks_worker {
 	 * it to finish a graceful stop); NULL when not wanted. */
 	void (*on_idle)(struct ks_worker *wk);
 	void *udata;
+	/* outbound.c's name resolver: lookup threads hand results back */
+	bool resolve_ready;
+	ev_async resolve_async;
+	pthread_mutex_t resolve_lock;
+	struct resolve_job *resolve_done;
 };
+
+/* outbound.c: stops the resolver's watcher. */
+void ks_resolver_destroy(struct ks_worker *wk);
 
 int ks_worker_init(struct ks_worker *wk, struct ev_loop *loop,
 		   size_t stack_size);

@@ -63,6 +63,8 @@ enum ks_status {
 	KS_ENOMEM = -7,    /* out of memory */
 	KS_EINVAL = -8,    /* bad argument (e.g. a peek larger than the buffer) */
 	KS_EBUSY = -9,     /* another coroutine is already waiting on this channel */
+	KS_ERESOLVE = -10, /* ks_connect: the host name did not resolve */
+	KS_ETLS = -11,     /* TLS handshake or certificate verification failed */
 };
 
 /* Log levels, most severe first. */
@@ -77,6 +79,7 @@ typedef struct ks_conn ks_conn;       /* one accepted connection */
 typedef struct ks_rchan ks_rchan;     /* the read channel of a connection */
 typedef struct ks_wchan ks_wchan;     /* the write channel of a connection */
 typedef struct ks_options ks_options; /* a listener's `options` group */
+typedef struct ks_peer ks_peer;       /* an outbound connection */
 
 /* The descriptor.  Designated initialisers, please; a NULL hook means "not
  * interested".  abi must be KS_PLUGIN_ABI and size sizeof(ks_plugin): the
@@ -254,6 +257,48 @@ KS_API int ks_conn_tls_peer_verified(const ks_conn *conn);
 
 /* The errno behind the last KS_EIO on this connection (0 if none). */
 KS_API int ks_conn_errno(const ks_conn *conn);
+
+/* ---- Outbound connections ---------------------------------------------- */
+
+/* SUSPENDS.  Connects to host:port over TCP (host: a name or an IPv4/IPv6
+ * literal; names are resolved off the event loop), trying each address in
+ * turn, within `timeout` seconds in all (0: 30 s).  The socket gets
+ * TCP_NODELAY.  On KS_OK *out is a peer with its own read and write
+ * channels, used with the same functions as the connection's; reads and
+ * writes on it are bounded by the connection's idle timeout too.
+ * KS_ERESOLVE, KS_ETIMEDOUT, or KS_EIO (ks_peer_errno: ECONNREFUSED ...).
+ * Every peer still open when the connection ends is closed then. */
+KS_API int ks_connect(ks_conn *conn, const char *host, const char *port,
+		      double timeout, ks_peer **out);
+KS_API ks_rchan *ks_peer_in(ks_peer *peer);
+KS_API ks_wchan *ks_peer_out(ks_peer *peer);
+/* The errno behind the last KS_EIO on this peer. */
+KS_API int ks_peer_errno(const ks_peer *peer);
+/* Closes the socket and frees the peer (pending output is dropped; call
+ * ks_flush first).  Never suspends. */
+KS_API void ks_peer_close(ks_peer *peer);
+
+/* Client-side TLS for ks_tls_upgrade.  Zero-initialise, then set what you
+ * need.  Certificates are verified by default (against ca_file, or the
+ * system trust store) including the host name; insecure = 1 turns that off
+ * and is logged at warn level for every connection. */
+typedef struct ks_tls_client_opts {
+	const char *server_name; /* SNI and the name to verify */
+	const char *ca_file;     /* PEM trust anchors; NULL: system store */
+	const char *priority;    /* GnuTLS priority string; NULL: default */
+	const char *cert_file;   /* client certificate (PEM), with key_file */
+	const char *key_file;
+	const char *alpn;        /* comma-separated protocols, NULL: none */
+	int insecure;
+} ks_tls_client_opts;
+
+/* SUSPENDS.  Runs a TLS client handshake on the peer (bounded by the
+ * connection's idle timeout); afterwards its channels carry TLS.  KS_ETLS
+ * (logged with the reason: handshake failure, untrusted certificate, wrong
+ * host name, expired ...), KS_ETIMEDOUT, KS_EIO. */
+KS_API int ks_tls_upgrade(ks_peer *peer, const ks_tls_client_opts *opts);
+/* The ALPN protocol the server chose, or NULL. */
+KS_API const char *ks_peer_tls_alpn(const ks_peer *peer);
 
 /* ---- Logging ------------------------------------------------------------ */
 

@@ -1,0 +1,371 @@
+/*
+ * Outbound connections for plugins (ks_connect): name resolution off the
+ * event loop, a non-blocking connect bounded by a deadline, and a peer that
+ * is a stream like the connection's own, so every channel function works
+ * on it.  Peers belong to the connection that made them: its idle timeout
+ * and shutdown reach them, and they are closed when it closes.
+ *
+ * getaddrinfo() blocks, so a name that is not a numeric address is looked
+ * up on a short-lived detached thread that hands the result back through
+ * the worker's ev_async.  A lookup whose caller gave up (timeout, shutdown)
+ * is marked abandoned and its result freed when it arrives.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "conn.h"
+#include "coro.h"
+#include "log.h"
+#include "stream.h"
+#include "tls.h"
+#include "util.h"
+#include "worker.h"
+
+#define CONNECT_DEFAULT_TIMEOUT 30.0
+
+struct ks_peer {
+	struct ks_stream st;
+	struct ks_conn *conn;
+	struct ks_peer *next;
+	struct ks_tls_info *tls;
+	int err;
+	char name[128]; /* host:port, for logs */
+};
+
+struct resolve_job {
+	char *host, *port;
+	struct addrinfo *res;
+	int rc;
+	bool abandoned;
+	struct ks_coro *co;
+	struct ks_worker *wk;
+	struct resolve_job *next;
+};
+
+/* ---- the resolver ------------------------------------------------------- */
+
+static void
+resolve_done_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct ks_worker *wk = KS_CONTAINER_OF(w, struct ks_worker, resolve_async);
+	struct resolve_job *done, *j;
+
+	(void)loop;
+	(void)revents;
+	pthread_mutex_lock(&wk->resolve_lock);
+	done = wk->resolve_done;
+	wk->resolve_done = NULL;
+	pthread_mutex_unlock(&wk->resolve_lock);
+	while ((j = done) != NULL) {
+		done = j->next;
+		if (j->abandoned) {
+			if (j->res != NULL)
+				freeaddrinfo(j->res);
+			free(j->host);
+			free(j->port);
+			free(j);
+			continue;
+		}
+		ks_coro_wake(j->co, KS_OK);
+	}
+}
+
+static void *
+resolve_thread(void *arg)
+{
+	struct resolve_job *j = arg;
+	struct ks_worker *wk = j->wk;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_ADDRCONFIG};
+
+	j->rc = getaddrinfo(j->host, j->port, &hints, &j->res);
+	pthread_mutex_lock(&wk->resolve_lock);
+	j->next = wk->resolve_done;
+	wk->resolve_done = j;
+	pthread_mutex_unlock(&wk->resolve_lock);
+	ev_async_send(wk->loop, &wk->resolve_async);
+	return NULL;
+}
+
+static void
+resolver_init(struct ks_worker *wk)
+{
+	if (wk->resolve_ready)
+		return;
+	pthread_mutex_init(&wk->resolve_lock, NULL);
+	ev_async_init(&wk->resolve_async, resolve_done_cb);
+	ev_async_start(wk->loop, &wk->resolve_async);
+	ev_unref(wk->loop); /* pending lookups must not keep the loop alive */
+	wk->resolve_ready = true;
+}
+
+void
+ks_resolver_destroy(struct ks_worker *wk)
+{
+	if (!wk->resolve_ready)
+		return;
+	ev_ref(wk->loop);
+	ev_async_stop(wk->loop, &wk->resolve_async);
+	/* Threads still running own their jobs' memory via the done list;
+	 * at exit the process goes away with them. */
+	wk->resolve_ready = false;
+}
+
+/* Resolves host:port into *res: numeric addresses at once, names on a
+ * thread.  KS_OK, KS_ERESOLVE, or the wait's status (timeout, cancel). */
+static int
+resolve(struct ks_conn *c, const char *host, const char *port,
+	double deadline, struct addrinfo **res)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+	struct ks_worker *wk = c->wk;
+	struct resolve_job *j;
+	struct ks_sleeper sl;
+	pthread_attr_t attr;
+	pthread_t tid;
+	int rc;
+
+	if (getaddrinfo(host, port, &hints, res) == 0)
+		return KS_OK;
+	resolver_init(wk);
+	if ((j = calloc(1, sizeof(*j))) == NULL ||
+	    (j->host = strdup(host)) == NULL || (j->port = strdup(port)) == NULL) {
+		if (j != NULL)
+			free(j->host);
+		free(j);
+		return KS_ENOMEM;
+	}
+	j->wk = wk;
+	j->co = ks_coro_self(&wk->sched);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&tid, &attr, resolve_thread, j);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		free(j->host);
+		free(j->port);
+		free(j);
+		errno = rc;
+		return KS_ENOMEM;
+	}
+	ks_conn_timer_arm(c, &sl, deadline - ev_now(wk->loop), KS_ETIMEDOUT);
+	rc = ks_coro_suspend(&wk->sched);
+	ks_conn_timer_disarm(c, &sl);
+	if (rc != KS_OK) {
+		/* The thread still holds j; the done callback frees it. */
+		pthread_mutex_lock(&wk->resolve_lock);
+		j->abandoned = true;
+		pthread_mutex_unlock(&wk->resolve_lock);
+		return rc;
+	}
+	if (j->rc != 0) {
+		ks_conn_log(c, KS_LOG_INFO, "connect %s:%s: %s", host, port,
+			    gai_strerror(j->rc));
+		rc = KS_ERESOLVE;
+	} else {
+		*res = j->res;
+	}
+	free(j->host);
+	free(j->port);
+	free(j);
+	return rc;
+}
+
+/* ---- connect ------------------------------------------------------------ */
+
+/* One address: KS_OK with the peer's stream set up, or a failure status
+ * (errno in p->err). */
+static int
+try_address(struct ks_conn *c, struct ks_peer *p, const struct addrinfo *ai,
+	    double deadline)
+{
+	struct ks_sleeper sl;
+	int fd, one = 1, soerr = 0, rc;
+	socklen_t len = sizeof(soerr);
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    ai->ai_protocol);
+	if (fd < 0) {
+		p->err = errno;
+		return KS_EIO;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	ks_stream_init(&p->st, c->wk, c, fd, c->lc->max_line_length);
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		return KS_OK;
+	if (errno != EINPROGRESS) {
+		p->err = errno;
+		return KS_EIO;
+	}
+	ks_conn_timer_arm(c, &sl, deadline - ev_now(c->wk->loop), KS_ETIMEDOUT);
+	rc = ks_stream_wait_ready(&p->st, EV_WRITE);
+	ks_conn_timer_disarm(c, &sl);
+	if (rc != KS_OK)
+		return rc;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+		soerr = errno;
+	if (soerr != 0) {
+		p->err = soerr;
+		return KS_EIO;
+	}
+	return KS_OK;
+}
+
+int
+ks_connect(ks_conn *c, const char *host, const char *port, double timeout,
+	   ks_peer **out)
+{
+	double deadline;
+	struct addrinfo *res = NULL, *ai;
+	struct ks_peer *p;
+	int rc = KS_EIO;
+
+	*out = NULL;
+	if (c->canceled)
+		return KS_ECANCELED;
+	if (ks_coro_self(&c->wk->sched) == NULL)
+		return KS_EINVAL;
+	deadline = ev_now(c->wk->loop) +
+		   (timeout > 0 ? timeout : CONNECT_DEFAULT_TIMEOUT);
+	if ((rc = resolve(c, host, port, deadline, &res)) != KS_OK)
+		return rc;
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		freeaddrinfo(res);
+		return KS_ENOMEM;
+	}
+	p->conn = c;
+	snprintf(p->name, sizeof(p->name), "%s:%s", host, port);
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		rc = try_address(c, p, ai, deadline);
+		if (rc == KS_OK)
+			break;
+		if (p->st.wk != NULL)
+			ks_stream_close(&p->st);
+		memset(&p->st, 0, sizeof(p->st));
+		if (rc != KS_EIO)
+			break; /* timed out or canceled: no more tries */
+	}
+	freeaddrinfo(res);
+	if (rc != KS_OK) {
+		c->err = p->err;
+		ks_conn_log(c, KS_LOG_DEBUG, "connect %s: %s%s%s", p->name,
+			    ks_strerror(rc), p->err ? ": " : "",
+			    p->err ? strerror(p->err) : "");
+		free(p);
+		return rc;
+	}
+	p->st.canceled = c->canceled;
+	p->next = c->peers;
+	c->peers = p;
+	*out = p;
+	ks_conn_log(c, KS_LOG_DEBUG, "connected to %s", p->name);
+	return KS_OK;
+}
+
+ks_rchan *
+ks_peer_in(ks_peer *p)
+{
+	return &p->st.in;
+}
+
+ks_wchan *
+ks_peer_out(ks_peer *p)
+{
+	return &p->st.out;
+}
+
+int
+ks_peer_errno(const ks_peer *p)
+{
+	if (p->st.in.err != 0)
+		return p->st.in.err;
+	if (p->st.out.err != 0)
+		return p->st.out.err;
+	return p->err;
+}
+
+static void
+peer_unlink(struct ks_peer *p)
+{
+	struct ks_peer **pp;
+
+	for (pp = &p->conn->peers; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	}
+}
+
+void
+ks_peer_close(ks_peer *p)
+{
+	peer_unlink(p);
+	ks_stream_close(&p->st);
+	ks_tls_info_free(p->tls);
+	free(p);
+}
+
+int
+ks_tls_upgrade(ks_peer *p, const ks_tls_client_opts *o)
+{
+	if (p->st.closed)
+		return KS_ECLOSED;
+	if (p->tls != NULL)
+		return KS_EINVAL;
+	return ks_tls_connect(&p->st, o, &p->tls);
+}
+
+const char *
+ks_peer_tls_alpn(const ks_peer *p)
+{
+	return ks_tls_info_alpn(p->tls);
+}
+
+/* ---- the connection's side ----------------------------------------------- */
+
+void
+ks_peers_wake(struct ks_conn *c, int status, bool cancel)
+{
+	struct ks_peer *p, *next;
+
+	for (p = c->peers; p != NULL; p = next) {
+		next = p->next;
+		if (cancel)
+			p->st.canceled = true;
+		ks_stream_wake_all(&p->st, status);
+	}
+}
+
+void
+ks_peers_close(struct ks_conn *c)
+{
+	struct ks_peer *p;
+
+	for (p = c->peers; p != NULL; p = p->next)
+		ks_stream_close(&p->st);
+}
+
+void
+ks_peers_free(struct ks_conn *c)
+{
+	struct ks_peer *p;
+
+	while ((p = c->peers) != NULL) {
+		c->peers = p->next;
+		ks_tls_info_free(p->tls);
+		free(p);
+	}
+}
