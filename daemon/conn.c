@@ -534,6 +534,10 @@ ks_conn_log(const ks_conn *c, int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (c == NULL) { /* a stream of the client tool: no connection */
+		ks_log(level, "%s", msg);
+		return;
+	}
 	ks_log(level, "[%s %s %s] %s",
 	       c->lc->plugin.desc->name ? c->lc->plugin.desc->name : "plugin",
 	       c->lc->name, c->peer_str, msg);

@@ -284,6 +284,25 @@ datum_str(const unsigned char *p, size_t n)
 	return s;
 }
 
+/* The subject DN of a DER certificate, malloc'd, or NULL. */
+static char *
+peer_subject(const gnutls_datum_t *der)
+{
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t dn;
+	char *s = NULL;
+
+	if (gnutls_x509_crt_init(&crt) != 0)
+		return NULL;
+	if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) == 0 &&
+	    gnutls_x509_crt_get_dn2(crt, &dn) == 0) {
+		s = datum_str(dn.data, dn.size);
+		gnutls_free(dn.data);
+	}
+	gnutls_x509_crt_deinit(crt);
+	return s;
+}
+
 /* After the handshake: what the handler can ask, and the client
  * certificate check.  Returns -1 if the connection must be refused. */
 static int
@@ -291,8 +310,7 @@ collect_info(struct ks_tls_ctx *ctx, struct ks_tls_info *t, struct ks_conn *c)
 {
 	gnutls_session_t sess = t->sess;
 	const gnutls_datum_t *certs;
-	gnutls_datum_t proto, dn;
-	gnutls_x509_crt_t crt;
+	gnutls_datum_t proto;
 	char name[256];
 	size_t len = sizeof(name);
 	unsigned type, ncerts = 0, status = 0;
@@ -316,14 +334,7 @@ collect_info(struct ks_tls_ctx *ctx, struct ks_tls_info *t, struct ks_conn *c)
 		}
 		return 0;
 	}
-	if (gnutls_x509_crt_init(&crt) == 0) {
-		if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == 0 &&
-		    gnutls_x509_crt_get_dn2(crt, &dn) == 0) {
-			t->subject = datum_str(dn.data, dn.size);
-			gnutls_free(dn.data);
-		}
-		gnutls_x509_crt_deinit(crt);
-	}
+	t->subject = peer_subject(&certs[0]);
 	if (gnutls_certificate_verify_peers2(sess, &status) == 0 && status == 0) {
 		t->verified = 1;
 		return 0;
@@ -582,6 +593,14 @@ ks_tls_connect(struct ks_stream *st, const ks_tls_client_opts *o,
 	t->cipher = gnutls_cipher_get_name(gnutls_cipher_get(t->sess));
 	if (gnutls_alpn_get_selected_protocol(t->sess, &proto) == 0)
 		t->alpn = datum_str(proto.data, proto.size);
+	{
+		unsigned n = 0;
+		const gnutls_datum_t *certs =
+			gnutls_certificate_get_peers(t->sess, &n);
+
+		if (certs != NULL && n > 0)
+			t->subject = peer_subject(&certs[0]);
+	}
 	st->tp = &tls_transport;
 	st->tp_ctx = t;
 	*out = t;
@@ -597,6 +616,15 @@ const char *
 ks_tls_info_alpn(const struct ks_tls_info *t)
 {
 	return t != NULL ? t->alpn : NULL;
+}
+
+void
+ks_tls_info_describe(const struct ks_tls_info *t, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s %s%s%s%s%s", t->version ? t->version : "?",
+		 t->cipher ? t->cipher : "?", t->alpn ? " alpn=" : "",
+		 t->alpn ? t->alpn : "", t->subject ? " peer=" : "",
+		 t->subject ? t->subject : "");
 }
 
 /* ---- plugin API ------------------------------------------------------------ */

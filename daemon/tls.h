@@ -69,6 +69,9 @@ struct ks_tls_info;
 int ks_tls_connect(struct ks_stream *st, const ks_tls_client_opts *o,
 		   struct ks_tls_info **info);
 const char *ks_tls_info_alpn(const struct ks_tls_info *info);
+/* "TLS1.3 AES-256-GCM alpn=x peer=CN=..." for logs and the client tool. */
+void ks_tls_info_describe(const struct ks_tls_info *info, char *buf,
+			  size_t len);
 
 /* Frees a connection's TLS details (see ks_conn_tls_*). */
 struct ks_tls_info;
