@@ -40,7 +40,8 @@ struct ks_peer {
 	struct ks_peer *next;
 	struct ks_tls_info *tls;
 	int err;
-	char name[128]; /* host:port, for logs */
+	char host[256]; /* as given to ks_connect: the default TLS name */
+	char name[300]; /* host:port, for logs */
 };
 
 struct resolve_job {
@@ -246,6 +247,7 @@ ks_connect(ks_conn *c, const char *host, const char *port, double timeout,
 		return KS_ENOMEM;
 	}
 	p->conn = c;
+	snprintf(p->host, sizeof(p->host), "%s", host);
 	snprintf(p->name, sizeof(p->name), "%s:%s", host, port);
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		rc = try_address(c, p, ai, deadline);
@@ -325,6 +327,14 @@ ks_tls_upgrade(ks_peer *p, const ks_tls_client_opts *o)
 		return KS_ECLOSED;
 	if (p->tls != NULL)
 		return KS_EINVAL;
+	if (o->server_name == NULL) {
+		/* Verify against the host we connected to (an address is
+		 * checked against the certificate's IP names, without SNI). */
+		ks_tls_client_opts named = *o;
+
+		named.server_name = p->host;
+		return ks_tls_connect(&p->st, &named, &p->tls);
+	}
 	return ks_tls_connect(&p->st, o, &p->tls);
 }
 

@@ -283,7 +283,9 @@ KS_API void ks_peer_close(ks_peer *peer);
  * system trust store) including the host name; insecure = 1 turns that off
  * and is logged at warn level for every connection. */
 typedef struct ks_tls_client_opts {
-	const char *server_name; /* SNI and the name to verify */
+	const char *server_name; /* SNI and the name to verify; NULL: the host
+				  * given to ks_connect (no SNI for an
+				  * address, checked against IP names) */
 	const char *ca_file;     /* PEM trust anchors; NULL: system store */
 	const char *priority;    /* GnuTLS priority string; NULL: default */
 	const char *cert_file;   /* client certificate (PEM), with key_file */
