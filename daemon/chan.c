@@ -455,7 +455,7 @@ ks_strerror(int status)
 	case KS_ETOOLONG:
 		return "line too long";
 	case KS_ETIMEDOUT:
-		return "idle timeout";
+		return "timed out";
 	case KS_EIO:
 		return "socket error";
 	case KS_ECLOSED:

@@ -18,7 +18,7 @@ from kstest import (KsTestCase, free_port, plugin_so, recv_line,
 
 # ks_strerror() texts (daemon/chan.c).
 ERESOLVE_TEXT = "name resolution failed"
-ETIMEDOUT_TEXT = "idle timeout"
+ETIMEDOUT_TEXT = "timed out"
 EIO_TEXT = "socket error"
 ETLS_TEXT = "TLS handshake or certificate verification failed"
 ECONNREFUSED = 111
