@@ -1,0 +1,349 @@
+"""The ksock client tool against ksockd, openssl s_server and gnutls-serv:
+the seed's dialogue over TCP and Unix sockets, half-close, TLS with
+verification (and its failures), client certificates, and the exit
+statuses (0 ok, 1 usage, 2 network, 3 TLS, 4 timeout)."""
+
+import os
+import select
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+import tlscerts
+from kstest import BUILDDIR, KsTestCase, bad_output, free_port
+
+KSOCK = os.environ.get("KSOCK") or os.path.join(BUILDDIR, "ksock")
+GREETING = "Please enter your name"
+CLOSED = "Server closed a connection"
+RUN_TIMEOUT = 30
+C = None
+
+
+def setUpModule():
+    global C
+    C = tlscerts.certs()
+
+
+def ksock(args, input=b"", stdin=None, timeout=RUN_TIMEOUT):
+    """Runs ksock to completion: (exit status, stdout, stderr) as text."""
+    kw = {"input": input} if stdin is None else {"stdin": stdin}
+    p = subprocess.run([KSOCK] + [str(a) for a in args], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=timeout, **kw)
+    out = p.stdout.decode("utf-8", "replace")
+    err = p.stderr.decode("utf-8", "replace")
+    pat = bad_output(err)
+    if pat is not None:
+        raise AssertionError("ksock stderr contains %r:\n%s" % (pat, err))
+    return p.returncode, out, err
+
+
+class ServerProcess:
+    """A TLS test server (openssl s_server, gnutls-serv) whose output is read
+    until it says it listens; stopped by PID at cleanup."""
+
+    def __init__(self, argv):
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        self.seen = []
+
+    def wait_for(self, text, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], deadline - time.monotonic())
+            if not r:
+                break
+            line = fd.readline().decode("utf-8", "replace")
+            if not line:
+                break
+            self.seen.append(line)
+            if text in line:
+                return line
+        raise AssertionError("server never printed %r:\n%s" %
+                             (text, "".join(self.seen)))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdin.close()
+        self.proc.stdout.close()
+
+
+def wait_port(port, timeout=20.0):
+    """Poll-connects until 127.0.0.1:port accepts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError("nothing listens on port %d" % port)
+            select.select([], [], [], 0.05)
+
+
+class PlainTest(KsTestCase):
+    def hello_daemon(self):
+        return self.start_daemon([
+            {"name": "hello", "handler": "hello"},
+            {"name": "uhello", "protocol": "unix", "handler": "hello"},
+            {"name": "echo", "handler": "echo"},
+            {"name": "daytime", "handler": "daytime"},
+        ])
+
+    def check_dialogue(self, args):
+        rc, out, err = ksock(args, input=b"Alice\n")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.splitlines(),
+                         [GREETING, "Hello, Alice!", CLOSED], err)
+
+    def test_hello_tcp(self):
+        d = self.hello_daemon()
+        self.check_dialogue(["127.0.0.1", d.address("hello")[1]])
+        self.check_dialogue(["localhost", d.address("hello")[1]])
+
+    def test_hello_unix(self):
+        d = self.hello_daemon()
+        self.check_dialogue(["unix:" + d.address("uhello")])
+
+    def test_unterminated_last_line_is_sent(self):
+        d = self.hello_daemon()
+        rc, out, err = ksock(["127.0.0.1", d.address("hello")[1]],
+                             input=b"Bob\nCarol")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.splitlines(), [GREETING, "Hello, Bob!",
+                                            "Hello, Carol!", CLOSED])
+
+    def test_half_close(self):
+        # echo closes only after it has read our EOF: every line comes
+        # back after stdin ended, so the read side outlived the half-close.
+        d = self.hello_daemon()
+        lines = ["line %d" % i for i in range(2000)]
+        rc, out, err = ksock(["127.0.0.1", d.address("echo")[1]],
+                             input=("\n".join(lines) + "\n").encode())
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.splitlines(), lines + [CLOSED])
+
+    def test_stdin_file_and_devnull(self):
+        d = self.hello_daemon()
+        port = d.address("hello")[1]
+        with open(os.devnull, "rb") as f:
+            rc, out, err = ksock(["127.0.0.1", port], stdin=f)
+        self.assertEqual((rc, out.splitlines()), (0, [GREETING, CLOSED]), err)
+        path = os.path.join(self.tmpdir, "input.txt")
+        with open(path, "wb") as f:
+            f.write(b"Dave\n")
+        with open(path, "rb") as f:
+            rc, out, err = ksock(["127.0.0.1", port], stdin=f)
+        self.assertEqual(out.splitlines(), [GREETING, "Hello, Dave!", CLOSED])
+
+    def test_server_closes_while_stdin_open(self):
+        d = self.hello_daemon()
+        p = subprocess.Popen([KSOCK, "127.0.0.1", str(d.address("daytime")[1])],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        try:
+            # stdin stays open: ksock must end on the server's EOF alone
+            out = p.stdout.read()
+            err = p.stderr.read()
+            rc = p.wait(RUN_TIMEOUT)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stdin.close()
+            p.stdout.close()
+            p.stderr.close()
+        self.assertEqual(rc, 0, err)
+        lines = out.decode().splitlines()
+        self.assertEqual(len(lines), 2, out)
+        self.assertEqual(lines[1], CLOSED)
+
+    def test_connection_refused(self):
+        port = free_port()
+        rc, out, err = ksock(["127.0.0.1", port])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("refused", err)
+        rc, out, err = ksock(["unix:" + os.path.join(self.tmpdir, "none")])
+        self.assertEqual(rc, 2, err)
+
+    def test_unresolvable(self):
+        rc, out, err = ksock(["no-such-host.invalid", "80"])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("no-such-host.invalid", err)
+
+    def test_usage(self):
+        for args in ([], ["localhost"], ["a", "b", "c"], ["--bogus", "h", "1"],
+                     ["-t", "x", "h", "1"], ["--cert", "c", "--tls", "h", "1"],
+                     ["--ca", "x", "h", "1"]):
+            rc, out, err = ksock(args)
+            self.assertEqual(rc, 1, (args, err))
+        rc, out, err = ksock(["-V"])
+        self.assertEqual((rc, out.split()[0]), (0, "ksock"))
+        rc, out, err = ksock(["-h"])
+        self.assertEqual(rc, 0)
+        self.assertIn("usage", out)
+
+    def test_handshake_timeout(self):
+        # A listener that never answers: the TLS handshake cannot finish.
+        with socket.socket() as srv:
+            srv.bind(("127.0.0.1", 0))
+            srv.listen(8)
+            t0 = time.monotonic()
+            rc, out, err = ksock(["--tls", "--insecure", "-t", "0.5",
+                                  "127.0.0.1", srv.getsockname()[1]])
+            self.assertEqual(rc, 4, err)
+            self.assertLess(time.monotonic() - t0, 10)
+            self.assertIn("timed out", err)
+
+
+class KsockdTlsTest(KsTestCase):
+    def tls_daemon(self, **tls):
+        g = {"certificate": C.rsa_cert, "key": C.rsa_key}
+        g.update(tls)
+        return self.start_daemon([{"name": "hello", "handler": "hello",
+                                   "tls": g}])
+
+    def test_hello_tls(self):
+        d = self.tls_daemon()
+        port = d.address("hello")[1]
+        rc, out, err = ksock(["--tls", "--ca", C.ca, "-v", "localhost", port],
+                             input=b"Alice\n")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.splitlines(), [GREETING, "Hello, Alice!", CLOSED])
+        self.assertRegex(err, r"(?m)^TLS: TLS1\.[23] \S+")
+        # an address is verified against the certificate's IP SAN
+        rc, out, err = ksock(["--tls", "--ca", C.ca, "127.0.0.1", port],
+                             input=b"Bob\n")
+        self.assertEqual(rc, 0, err)
+
+    def test_untrusted(self):
+        d = self.tls_daemon()
+        rc, out, err = ksock(["--tls", "localhost", d.address("hello")[1]])
+        self.assertEqual(rc, 3, err)
+        self.assertIn("TLS handshake", err)
+
+    def test_mtls(self):
+        d = self.tls_daemon(client_ca=C.client_ca, verify_client="require")
+        port = d.address("hello")[1]
+        rc, out, err = ksock(["--tls", "--ca", C.ca, "--cert", C.client_cert,
+                              "--key", C.client_key, "localhost", port],
+                             input=b"Eve\n")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.splitlines(), [GREETING, "Hello, Eve!", CLOSED])
+        # Without a certificate the server refuses.  With TLS 1.3 the
+        # client's handshake has finished by then, and the refusal reads
+        # as the server closing: only the absent dialogue shows it.
+        rc, out, err = ksock(["--tls", "--ca", C.ca, "localhost", port],
+                             input=b"Eve\n")
+        self.assertNotIn(GREETING, out, err)
+        rc, out, err = ksock(["--tls", "--ca", C.ca, "--priority",
+                              "NORMAL:-VERS-TLS1.3", "localhost", port],
+                             input=b"Eve\n")
+        self.assertEqual(rc, 3, err)
+
+
+@unittest.skipIf(shutil.which("openssl") is None, "no openssl")
+class OpensslTest(unittest.TestCase):
+    def s_server(self, cert, key, *extra):
+        s = ServerProcess(["openssl", "s_server", "-accept", "127.0.0.1:0",
+                           "-cert", cert, "-key", key, "-www"] + list(extra))
+        self.addCleanup(s.stop)
+        line = s.wait_for("ACCEPT")
+        return int(line.strip().rsplit(":", 1)[1])
+
+    GET = b"GET / HTTP/1.0\n\n"
+
+    def test_verified(self):
+        port = self.s_server(C.rsa_cert, C.rsa_key)
+        rc, out, err = ksock(["--tls", "--ca", C.ca, "-v", "localhost", port],
+                             input=self.GET)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("HTTP/1.0 200 ok", out)
+        self.assertEqual(out.splitlines()[-1], CLOSED)
+        self.assertRegex(err, r"(?m)^TLS: TLS1\.[23] \S+")
+
+    def test_wrong_host(self):
+        port = self.s_server(C.rsa_cert, C.rsa_key)
+        rc, out, err = ksock(["--tls", "--ca", C.ca, "--sni", "wrong.example",
+                              "localhost", port], input=self.GET)
+        self.assertEqual(rc, 3, err)
+        self.assertIn("wrong.example", err)
+        self.assertNotIn("200 ok", out)
+
+    def test_expired(self):
+        port = self.s_server(C.expired_cert, C.expired_key)
+        rc, out, err = ksock(["--tls", "--ca", C.ca, "localhost", port],
+                             input=self.GET)
+        self.assertEqual(rc, 3, err)
+        self.assertIn("expired", err)
+
+    def test_untrusted_ca(self):
+        port = self.s_server(C.rsa_cert, C.rsa_key)
+        rc, out, err = ksock(["--tls", "--ca", C.client_ca, "localhost", port],
+                             input=self.GET)
+        self.assertEqual(rc, 3, err)
+        self.assertIn("not trusted", err.lower())
+
+    def test_insecure(self):
+        port = self.s_server(C.expired_cert, C.expired_key)
+        rc, out, err = ksock(["--tls", "--insecure", "localhost", port],
+                             input=self.GET)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("200 ok", out)
+        self.assertIn("warning", err)
+        self.assertIn("verification disabled", err)
+
+    def test_client_certificate(self):
+        port = self.s_server(C.rsa_cert, C.rsa_key, "-Verify", "1",
+                             "-CAfile", C.client_ca)
+        rc, out, err = ksock(["--tls", "--ca", C.ca, "--cert", C.client_cert,
+                              "--key", C.client_key, "localhost", port],
+                             input=self.GET)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("200 ok", out)
+
+
+@unittest.skipIf(shutil.which("gnutls-serv") is None, "no gnutls-serv")
+class GnutlsServTest(unittest.TestCase):
+    def serve(self, cert, key):
+        port = free_port()
+        s = ServerProcess(["gnutls-serv", "--echo", "-a", "-p", str(port),
+                           "--x509certfile", cert, "--x509keyfile", key])
+        self.addCleanup(s.stop)
+        s.wait_for("...done")
+        wait_port(port)
+        return port
+
+    def test_echo_verified(self):
+        port = self.serve(C.ec_cert, C.ec_key)
+        rc, out, err = ksock(["--tls", "--ca", C.ca, "-v", "localhost", port],
+                             input=b"ping\npong\n")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.splitlines(), ["ping", "pong", CLOSED])
+        self.assertRegex(err, r"(?m)^TLS: TLS1\.[23] \S+")
+
+    def test_wrong_host(self):
+        port = self.serve(C.ec_cert, C.ec_key)
+        rc, out, err = ksock(["--tls", "--ca", C.ca, "--sni", "wrong.example",
+                              "localhost", port], input=b"ping\n")
+        self.assertEqual(rc, 3, err)
+
+    def test_expired(self):
+        port = self.serve(C.expired_cert, C.expired_key)
+        rc, out, err = ksock(["--tls", "--ca", C.ca, "localhost", port],
+                             input=b"ping\n")
+        self.assertEqual(rc, 3, err)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
