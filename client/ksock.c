@@ -25,6 +25,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -83,6 +84,7 @@ struct ksock {
 	pthread_t reader;
 	bool reader_started;
 	int pipe_w;
+	int wake_r, wake_w; /* a byte here tells the reader to stop */
 
 	int live;      /* coroutines not yet finished */
 	int status;    /* exit status; -1 while undecided */
@@ -440,8 +442,21 @@ reader_main(void *arg)
 	size_t off;
 
 	for (;;) {
+		/* Wait for input or for the stop request: the thread always
+		 * ends by returning (no pthread_cancel, whose unwinding
+		 * sanitizers and some libcs handle badly). */
+		struct pollfd pf[2] = {{.fd = STDIN_FILENO, .events = POLLIN},
+				       {.fd = k->wake_r, .events = POLLIN}};
+
+		if (poll(pf, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pf[1].revents != 0)
+			break;
 		n = read(STDIN_FILENO, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0)
 			break;
@@ -454,8 +469,7 @@ reader_main(void *arg)
 		}
 	}
 out:
-	/* Closing the write end is the EOF the loop sees; a cancel while
-	 * blocked leaves it to the main thread. */
+	/* Closing the write end is the EOF the loop sees. */
 	close(k->pipe_w);
 	k->pipe_w = -1;
 	return NULL;
@@ -466,7 +480,7 @@ static int
 open_stdin(struct ksock *k)
 {
 	sigset_t all, old;
-	int p[2], rc;
+	int p[2], wake[2], rc;
 
 	if (pipe2(p, O_CLOEXEC) != 0) {
 		msg("pipe: %s", strerror(errno));
@@ -479,6 +493,15 @@ open_stdin(struct ksock *k)
 		return -1;
 	}
 	k->pipe_w = p[1];
+	if (pipe2(wake, O_CLOEXEC) != 0) {
+		msg("pipe: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		k->pipe_w = -1;
+		return -1;
+	}
+	k->wake_r = wake[0];
+	k->wake_w = wake[1];
 	/* Signals are the loop's business, not the reader's. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -488,6 +511,8 @@ open_stdin(struct ksock *k)
 		msg("pthread_create: %s", strerror(rc));
 		close(p[0]);
 		close(p[1]);
+		close(wake[0]);
+		close(wake[1]);
 		k->pipe_w = -1;
 		return -1;
 	}
@@ -502,10 +527,13 @@ stop_reader(struct ksock *k)
 {
 	if (!k->reader_started)
 		return;
-	/* read() and write() are cancellation points: a reader blocked on
-	 * a terminal ends here; one that finished is just joined. */
-	pthread_cancel(k->reader);
+	/* A reader waiting for a terminal wakes up and returns; one that
+	 * finished already is just joined.  (One blocked writing to the
+	 * pipe gets EPIPE: the loop's end is closed before this.) */
+	(void)!write(k->wake_w, "", 1);
 	pthread_join(k->reader, NULL);
+	close(k->wake_r);
+	close(k->wake_w);
 	k->reader_started = false;
 	if (k->pipe_w >= 0) {
 		close(k->pipe_w);
