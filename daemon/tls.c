@@ -330,6 +330,13 @@ collect_info(struct ks_tls_ctx *ctx, struct ks_tls_info *t, struct ks_conn *c)
 		if (ctx->verify == KS_TLS_VERIFY_REQUIRE) {
 			ks_conn_log(c, KS_LOG_INFO,
 				    "TLS: no client certificate (required)");
+			/* Tell the client why (TLS 1.3 clients have finished
+			 * their handshake by now and would only see EOF). */
+			gnutls_alert_send(sess, GNUTLS_AL_FATAL,
+					  gnutls_protocol_get_version(sess) ==
+							  GNUTLS_TLS1_3
+						  ? GNUTLS_A_CERTIFICATE_REQUIRED
+						  : GNUTLS_A_HANDSHAKE_FAILURE);
 			return -1;
 		}
 		return 0;
@@ -433,6 +440,8 @@ ks_tls_accept(struct ks_tls_ctx *ctx, struct ks_stream *st)
 		c->wk->stats.tls_failures++;
 		ks_conn_log(c, KS_LOG_INFO, "TLS handshake failed: %s",
 			    gnutls_strerror(rc));
+		/* Best effort: the client learns the reason from an alert. */
+		(void)gnutls_alert_send_appropriate(t->sess, rc);
 		return -1;
 	}
 	if (collect_info(ctx, t, c) != 0) {

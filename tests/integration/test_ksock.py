@@ -45,9 +45,11 @@ class ServerProcess:
     until it says it listens; stopped by PID at cleanup."""
 
     def __init__(self, argv):
+        # Unbuffered: readline() then never pulls a second line into a
+        # Python buffer that select() cannot see.
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, bufsize=0)
         self.seen = []
 
     def wait_for(self, text, timeout=20.0):
