@@ -26,7 +26,8 @@ def summarize(scenarios, records):
             ok = [r for r in runs if "error" not in r and
                   sc.metric.key in r]
             s = {"runs": len(runs), "ok": len(ok),
-                 "errors": [r["error"] for r in runs if "error" in r]}
+                 "errors": [r["error"] for r in runs if "error" in r],
+                 "warnings": [r["warning"] for r in runs if "warning" in r]}
             if ok:
                 vals = [float(r[sc.metric.key]) for r in ok]
                 cpu = [float(r.get("server_cpu_us_per_op", 0)) for r in ok]
@@ -38,6 +39,10 @@ def summarize(scenarios, records):
                 s["p99_us"] = statistics.median(
                     [float(r.get("p99_us", 0)) for r in ok])
                 s["connections"] = ok[0].get("connections", sc.connections)
+                res = [float(r["resumed_pct"]) for r in ok
+                       if "resumed_pct" in r]
+                if res:
+                    s["resumed_pct"] = statistics.median(res)
             per[server] = s
         # Ratios are paired: ksockd/peer within each round (the runs a few
         # seconds apart), then the median over the rounds.  That cancels
@@ -198,20 +203,29 @@ def markdown(meta, scenarios, summary, targets, SERVERS):
         L.append("")
         L.append("### %s: %s" % (sc.name, sc.title))
         L.append("")
-        L.append("`ksock-bench %s -c %s %s` over %s. %s" % (
-            sc.mode, conns, " ".join(sc.args), sc.transport,
+        tls = getattr(sc, "tls_key", None) if sc.transport == "tls" \
+            else None
+        L.append("`ksock-bench %s` over %s. %s" % (
+            " ".join([sc.mode, "-c", str(conns)] + sc.args + (
+                ["--tls", "--ca", "CA", "--sni", "NAME", "--priority", "P"]
+                if tls else [])),
+            "TLS 1.3 with the %s certificate" % tls.upper() if tls
+            else sc.transport,
             "Lower is better; ratio ksockd/peer < 1 means ksockd uses less "
             "memory per connection." if not mt.higher_is_better else
             "Higher is better; ratio ksockd/peer > 1 means ksockd is "
             "faster."))
-        note = sc.note() if callable(sc.note) else sc.note
+        note = sc.note(sc) if callable(sc.note) else sc.note
         if note:
             L.append("")
             L.append(note)
         L.append("")
-        lat = sc.mode in ("pingpong", "connect")
+        lat = sc.mode in ("pingpong", "connect", "handshake")
         cpu = mt.cpu_unit is not None
+        resumed = "--resume" in sc.args
         head = ["server", "%s (median)" % mt.unit, "min–max"]
+        if resumed:
+            head.append("resumed %")
         if lat:
             head.append("p99 µs")
         if cpu:
@@ -230,6 +244,9 @@ def markdown(meta, scenarios, summary, targets, SERVERS):
             else:
                 row = [server, mt.fmt % s["median"],
                        (mt.fmt + "–" + mt.fmt) % (s["min"], s["max"])]
+                if resumed:
+                    row.append("%.0f" % s["resumed_pct"]
+                               if "resumed_pct" in s else "—")
                 if lat:
                     row.append("%.0f" % s["p99_us"])
                 if cpu:
@@ -247,6 +264,12 @@ def markdown(meta, scenarios, summary, targets, SERVERS):
             L.append("")
             L.append("- %s: %s" % (server, e.splitlines()[0][:300]
                                     if e else "error"))
+        for server in sc.servers:
+            w = per.get(server, {}).get("warnings", [])
+            if w:
+                L.append("")
+                L.append("- %s, %d of %d runs (not counted as failures): %s"
+                         % (server, len(w), per[server]["runs"], w[0][:300]))
     L.append("")
 
     L.append("## Servers")
