@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -46,6 +48,12 @@ struct ks_tls_info {
 	gnutls_certificate_credentials_t client_creds; /* outbound only */
 	bool send_again; /* last record_send said EAGAIN: resend (NULL, 0) */
 	bool bye_sent;   /* our close_notify is out */
+	bool peer_gone;  /* TCP closed or broken without close_notify */
+	int fd;
+	/* Read-ahead: GnuTLS asks for a record's 5-byte header and then its
+	 * body; one read() into this buffer usually serves both. */
+	size_t roff, rlen;
+	unsigned char rbuf[2048];
 	int last_error;  /* GnuTLS error behind the last failed read/write */
 	const char *version, *cipher;
 	char *sni, *alpn, *subject;
@@ -186,8 +194,10 @@ map_error(struct ks_tls_info *t, ssize_t rc)
 	case GNUTLS_E_PREMATURE_TERMINATION:
 		/* The peer closed TCP without close_notify: many clients do;
 		 * treat it as the end of input. */
+		t->peer_gone = true;
 		return 0;
 	default:
+		t->peer_gone = true;
 		t->last_error = (int)rc;
 		errno = rc == GNUTLS_E_PUSH_ERROR || rc == GNUTLS_E_PULL_ERROR
 				? ECONNRESET
@@ -247,9 +257,10 @@ tls_close(struct ks_stream *st)
 {
 	struct ks_tls_info *t = info_of(st);
 
-	/* A strict peer must not take our end for a truncation attack. The
+	/* A strict peer must not take our end for a truncation attack (one
+	 * whose socket is gone gets nothing: it would only fail).  The
 	 * session itself lives until the connection is freed. */
-	if (!t->bye_sent) {
+	if (!t->bye_sent && !t->peer_gone && st->in.err == 0) {
 		t->bye_sent = true;
 		(void)gnutls_bye(t->sess, GNUTLS_SHUT_WR);
 	}
@@ -258,7 +269,9 @@ tls_close(struct ks_stream *st)
 static size_t
 tls_pending(struct ks_stream *st)
 {
-	return gnutls_record_check_pending(info_of(st)->sess);
+	struct ks_tls_info *t = info_of(st);
+
+	return gnutls_record_check_pending(t->sess) + t->rlen;
 }
 
 static const struct ks_transport tls_transport = {
@@ -362,6 +375,58 @@ collect_info(struct ks_tls_ctx *ctx, struct ks_tls_info *t, struct ks_conn *c)
 	return 0;
 }
 
+static ssize_t
+tls_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
+{
+	struct ks_tls_info *t = ptr;
+	ssize_t n;
+	size_t take;
+
+	if (t->rlen == 0) {
+		/* A big request (the body of a large record) goes straight
+		 * into GnuTLS's buffer. */
+		if (len >= sizeof(t->rbuf))
+			n = read(t->fd, data, len);
+		else
+			n = read(t->fd, t->rbuf, sizeof(t->rbuf));
+		if (n < 0)
+			gnutls_transport_set_errno(t->sess, errno);
+		if (n <= 0 || len >= sizeof(t->rbuf))
+			return n;
+		t->roff = 0;
+		t->rlen = (size_t)n;
+	}
+	take = KS_MIN(len, t->rlen);
+	memcpy(data, t->rbuf + t->roff, take);
+	t->roff += take;
+	t->rlen -= take;
+	return (ssize_t)take;
+}
+
+static ssize_t
+tls_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int iovcnt)
+{
+	struct ks_tls_info *t = ptr;
+	struct msghdr msg = {.msg_iov = (struct iovec *)(void *)iov,
+			     .msg_iovlen = (size_t)iovcnt};
+	ssize_t n = sendmsg(t->fd, &msg, MSG_NOSIGNAL);
+
+	if (n < 0)
+		gnutls_transport_set_errno(t->sess, errno);
+	return n;
+}
+
+/* Our own transport callbacks: the read-ahead above, and sendmsg with
+ * MSG_NOSIGNAL for the writes. */
+static void
+set_transport(struct ks_tls_info *t, int fd)
+{
+	t->fd = fd;
+	gnutls_transport_set_ptr(t->sess, t);
+	gnutls_transport_set_pull_function(t->sess, tls_pull);
+	gnutls_transport_set_vec_push_function(t->sess, tls_push);
+}
+
 static int
 new_session(struct ks_tls_ctx *ctx, struct ks_tls_info *t, int fd)
 {
@@ -391,7 +456,7 @@ new_session(struct ks_tls_ctx *ctx, struct ks_tls_info *t, int fd)
 	    (rc = gnutls_alpn_set_protocols(sess, ctx->alpn, ctx->nalpn,
 					    GNUTLS_ALPN_SERVER_PRECEDENCE)) < 0)
 		return rc;
-	gnutls_transport_set_int(sess, fd);
+	set_transport(t, fd);
 	return 0;
 }
 
@@ -573,7 +638,7 @@ ks_tls_connect(struct ks_stream *st, const ks_tls_client_opts *o,
 			    o->server_name ? o->server_name : "peer");
 	else
 		gnutls_session_set_verify_cert(t->sess, o->server_name, 0);
-	gnutls_transport_set_int(t->sess, st->fd);
+	set_transport(t, st->fd);
 
 	ks_rc = handshake(t->sess, st, &rc);
 	if (ks_rc != KS_OK && ks_rc != KS_ETLS) {

@@ -95,7 +95,9 @@ link_release(struct relay_link *l)
 	free(l);
 }
 
-/* peer -> client; an EOF from the peer becomes a half-close to the client. */
+/* peer -> client; an EOF from the peer becomes a half-close to the client,
+ * an error (reset, TLS alert) closes the client connection, as a proxy
+ * would: the client must not wait for a peer that is gone. */
 static void
 relay_back(ks_conn *conn, void *arg)
 {
@@ -108,6 +110,8 @@ relay_back(ks_conn *conn, void *arg)
 		    (unsigned long long)n, ks_strerror(rc));
 	if (rc == KS_OK)
 		(void)ks_shutdown(l->client_out);
+	else
+		(void)ks_close(conn);
 	link_release(l);
 }
 
