@@ -106,6 +106,12 @@ apply_options(int fd, const struct ks_lconf *lc, int family)
 	 * IPv4, so 0.0.0.0 and [::] can be configured side by side. */
 	if (family == AF_INET6 && setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1) != 0)
 		return "IPV6_V6ONLY";
+	return ks_sockopts_apply(fd, lc, family);
+}
+
+const char *
+ks_sockopts_apply(int fd, const struct ks_lconf *lc, int family)
+{
 	if (family != AF_UNIX) {
 		if (lc->no_delay && setopt(fd, IPPROTO_TCP, TCP_NODELAY, 1) != 0)
 			return "TCP_NODELAY";

@@ -29,6 +29,11 @@ struct ks_listener {
 struct ks_listener *ks_listener_open(struct ks_worker *wk, struct ks_lconf *lc);
 void ks_listener_start(struct ks_listener *l);
 void ks_listener_stop(struct ks_listener *l);
+/* The per-connection socket options of a listener (no_delay, keep_alive,
+ * type_of_service, linger, buffer sizes) on fd; outbound connections get
+ * their connection's listener's.  NULL, or the option that failed. */
+const char *ks_sockopts_apply(int fd, const struct ks_lconf *lc, int family);
+
 /* Points the listener at the same listener in a new generation (reload):
  * the socket stays, new connections get the new config. */
 void ks_listener_set_conf(struct ks_listener *l, struct ks_lconf *lc);

@@ -25,6 +25,7 @@
 
 #include "conf.h"
 #include "conn.h"
+#include "listener.h"
 #include "coro.h"
 #include "log.h"
 #include "stream.h"
@@ -193,6 +194,7 @@ try_address(struct ks_conn *c, struct ks_peer *p, const struct addrinfo *ai,
 	    double deadline)
 {
 	struct ks_sleeper sl;
+	const char *what;
 	int fd, one = 1, soerr = 0, rc;
 	socklen_t len = sizeof(soerr);
 
@@ -202,7 +204,12 @@ try_address(struct ks_conn *c, struct ks_peer *p, const struct addrinfo *ai,
 		p->err = errno;
 		return KS_EIO;
 	}
+	/* The same socket options as the listener the connection came in
+	 * on; TCP_NODELAY in any case. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if ((what = ks_sockopts_apply(fd, c->lc, ai->ai_family)) != NULL)
+		ks_conn_log(c, KS_LOG_DEBUG, "connect: %s: %s", what,
+			    strerror(errno));
 	ks_stream_init(&p->st, c->wk, c, fd, c->lc->max_line_length);
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 		return KS_OK;

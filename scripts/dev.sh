@@ -12,7 +12,7 @@ PACKAGES=(
 	build-essential autoconf automake libtool pkg-config make git
 	libev-dev libgnutls28-dev libconfig-dev libsystemd-dev check
 	clang libclang-rt-14-dev valgrind
-	socat gnutls-bin openssl python3 systemd procps ca-certificates
+	socat gnutls-bin openssl python3 systemd procps ca-certificates iproute2
 )
 
 die() {

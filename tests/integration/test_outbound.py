@@ -214,6 +214,27 @@ class PlainRelayTest(RelayCase):
         self.d.stop()
 
 
+class SocketOptionsTest(RelayCase):
+    def test_outbound_socket_gets_listener_options(self):
+        # keep_alive on the relay's listener reaches its outbound socket:
+        # the kernel then shows a keepalive timer on it (ss -o).
+        target = self.start_daemon([{"name": "echo", "handler": "echo"}],
+                                   subdir="target")
+        port = target.address("echo")[1]
+        r = relay("ka", "127.0.0.1", port)
+        r["keep_alive"] = True
+        d = self.start_daemon([r], subdir="relay")
+        s = self.open(d, "ka")
+        s.sendall(b"ping\n")
+        self.assertLine(s, "ping")
+        out = subprocess.run(
+            ["ss", "-tno", "state", "established",
+             "( dport = :%d )" % port],
+            stdout=subprocess.PIPE, universal_newlines=True,
+            timeout=10).stdout
+        self.assertIn("timer:(keepalive", out, out)
+
+
 class ConnectTimeoutTest(RelayCase):
     """A loopback listener whose accept queue is full drops SYNs, so a
     connect to it stays pending: ks_connect's timeout must end it."""
