@@ -263,7 +263,8 @@ KS_API int ks_conn_errno(const ks_conn *conn);
 /* SUSPENDS.  Connects to host:port over TCP (host: a name or an IPv4/IPv6
  * literal; names are resolved off the event loop), trying each address in
  * turn, within `timeout` seconds in all (0: 30 s).  The socket gets
- * TCP_NODELAY.  On KS_OK *out is a peer with its own read and write
+ * TCP_NODELAY and the socket options of the listener the connection came
+ * in on (keep_alive, type_of_service, linger, buffer sizes).  On KS_OK *out is a peer with its own read and write
  * channels, used with the same functions as the connection's; reads and
  * writes on it are bounded by the connection's idle timeout too.
  * KS_ERESOLVE, KS_ETIMEDOUT, or KS_EIO (ks_peer_errno: ECONNREFUSED ...).
