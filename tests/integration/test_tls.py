@@ -383,6 +383,23 @@ class DialogueTest(TlsTestCase):
             self.assertEqual(cli.finish(), 0, cli.err)
             self.assertIn(b"verify return:1", cli.err)
 
+    @unittest.skipIf(shutil.which("openssl") is None, "no openssl")
+    def test_renegotiation_refused(self):
+        # TLS 1.2 client-initiated renegotiation ("R" in s_client) is
+        # refused; the daemon keeps serving.
+        host, port = self.d.address("rsa")
+        cli = Interactive(["openssl", "s_client", "-connect",
+                           "127.0.0.1:%d" % port, "-servername", "localhost",
+                           "-CAfile", C.ca, "-tls1_2"])
+        cli.expect(GREETING)
+        cli.send(b"Alice\n")
+        cli.expect(b"Hello, Alice!")
+        cli.send(b"R\n")
+        cli.finish()
+        self.assertIn(b"no renegotiation", cli.err + b"".join(cli.out))
+        c = self.hello(self.d, "rsa", client_ctx())
+        c.close()
+
 
 class SniAlpnTest(TlsTestCase):
     def setUp(self):
