@@ -767,6 +767,7 @@ ks_conf_unref(struct ks_conf *conf)
 		ks_conf_tls_free(lc);
 	}
 	free(conf->listeners);
+	ks_tls_client_cache_free(conf->tls_clients);
 	for (i = 0; i < conf->nowned; i++)
 		free(conf->owned[i]);
 	free(conf->owned);

@@ -15,6 +15,8 @@
 #include "loader.h"
 #include "tls.h"
 
+struct ks_tls_client_cache;
+
 enum ks_proto {
 	KS_PROTO_TCP = 0,
 	KS_PROTO_UNIX = 1,
@@ -62,6 +64,7 @@ struct ks_conf {
 	struct ks_lconf *listeners;
 	bool plugins_loaded;
 	char **owned; /* strings made for this generation (absolute paths) */
+	struct ks_tls_client_cache *tls_clients; /* tls.c: outbound credentials */
 	size_t nowned;
 };
 

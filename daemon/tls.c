@@ -24,6 +24,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include "conf.h"
 #include "conn.h"
 #include "log.h"
 #include "stream.h"
@@ -45,7 +46,7 @@ struct ks_tls_ctx {
 /* Per connection: the session and what the handler may ask about it. */
 struct ks_tls_info {
 	gnutls_session_t sess;
-	gnutls_certificate_credentials_t client_creds; /* outbound only */
+	gnutls_certificate_credentials_t client_creds; /* outbound, owned */
 	bool send_again; /* last record_send said EAGAIN: resend (NULL, 0) */
 	bool bye_sent;   /* our close_notify is out */
 	bool peer_gone;  /* TCP closed or broken without close_notify */
@@ -582,6 +583,102 @@ is_ip_literal(const char *name)
 	       inet_pton(AF_INET6, name, buf) == 1;
 }
 
+struct ks_tls_client_cache {
+	char *key; /* "ca\ncert\nkey\ninsecure" */
+	gnutls_certificate_credentials_t creds;
+	struct ks_tls_client_cache *next;
+};
+
+void
+ks_tls_client_cache_free(struct ks_tls_client_cache *cache)
+{
+	struct ks_tls_client_cache *e;
+
+	while ((e = cache) != NULL) {
+		cache = e->next;
+		gnutls_certificate_free_credentials(e->creds);
+		free(e->key);
+		free(e);
+	}
+}
+
+static int
+load_client_creds(const ks_tls_client_opts *o,
+		  gnutls_certificate_credentials_t *out, const char **what)
+{
+	gnutls_certificate_credentials_t creds;
+	int rc;
+
+	*what = "credentials";
+	if ((rc = gnutls_certificate_allocate_credentials(&creds)) < 0)
+		return rc;
+	*what = o->ca_file ? o->ca_file : "the system trust store";
+	rc = o->ca_file ? gnutls_certificate_set_x509_trust_file(
+				  creds, o->ca_file, GNUTLS_X509_FMT_PEM)
+			: gnutls_certificate_set_x509_system_trust(creds);
+	if (rc < 0 && !o->insecure)
+		goto fail;
+	if (o->cert_file != NULL || o->key_file != NULL) {
+		*what = o->cert_file ? o->cert_file : "client certificate";
+		rc = gnutls_certificate_set_x509_key_file(
+			creds, o->cert_file ? o->cert_file : "",
+			o->key_file ? o->key_file : "", GNUTLS_X509_FMT_PEM);
+		if (rc < 0)
+			goto fail;
+	}
+	*out = creds;
+	return 0;
+fail:
+	gnutls_certificate_free_credentials(creds);
+	return rc;
+}
+
+/* The credentials for o: from the connection's generation cache (loading
+ * them the first time), or, without a connection (the client tool), fresh
+ * ones handed to *owned. */
+static int
+client_creds(struct ks_conn *c, const ks_tls_client_opts *o,
+	     gnutls_certificate_credentials_t *out, const char **what,
+	     gnutls_certificate_credentials_t *owned)
+{
+	struct ks_conf *conf = c != NULL ? c->lc->conf : NULL;
+	struct ks_tls_client_cache *e;
+	char *key = NULL;
+	int rc;
+
+	if (conf == NULL) {
+		rc = load_client_creds(o, owned, what);
+		*out = *owned;
+		return rc;
+	}
+	*what = "credentials";
+	if (asprintf(&key, "%s\n%s\n%s\n%d", o->ca_file ? o->ca_file : "",
+		     o->cert_file ? o->cert_file : "",
+		     o->key_file ? o->key_file : "", o->insecure != 0) < 0)
+		return GNUTLS_E_MEMORY_ERROR;
+	for (e = conf->tls_clients; e != NULL; e = e->next) {
+		if (strcmp(e->key, key) == 0) {
+			free(key);
+			*out = e->creds;
+			return 0;
+		}
+	}
+	if ((rc = load_client_creds(o, out, what)) < 0) {
+		free(key);
+		return rc;
+	}
+	if ((e = calloc(1, sizeof(*e))) == NULL) {
+		free(key);
+		gnutls_certificate_free_credentials(*out);
+		return GNUTLS_E_MEMORY_ERROR;
+	}
+	e->key = key;
+	e->creds = *out;
+	e->next = conf->tls_clients;
+	conf->tls_clients = e;
+	return 0;
+}
+
 int
 ks_tls_connect(struct ks_stream *st, const ks_tls_client_opts *o,
 	       struct ks_tls_info **out)
@@ -590,27 +687,16 @@ ks_tls_connect(struct ks_stream *st, const ks_tls_client_opts *o,
 	struct ks_tls_info *t;
 	gnutls_datum_t proto;
 	const char *what = "setup";
+	gnutls_certificate_credentials_t creds = NULL;
 	int rc, ks_rc;
 
 	*out = NULL;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return KS_ENOMEM;
-	if ((rc = gnutls_certificate_allocate_credentials(&t->client_creds)) < 0)
+	rc = client_creds(c, o, &creds, &what,
+			  c == NULL ? &t->client_creds : NULL);
+	if (rc < 0)
 		goto fail;
-	what = o->ca_file ? o->ca_file : "the system trust store";
-	rc = o->ca_file ? gnutls_certificate_set_x509_trust_file(
-				  t->client_creds, o->ca_file, GNUTLS_X509_FMT_PEM)
-			: gnutls_certificate_set_x509_system_trust(t->client_creds);
-	if (rc < 0 && !o->insecure)
-		goto fail;
-	if (o->cert_file != NULL || o->key_file != NULL) {
-		what = o->cert_file ? o->cert_file : "client certificate";
-		rc = gnutls_certificate_set_x509_key_file(
-			t->client_creds, o->cert_file ? o->cert_file : "",
-			o->key_file ? o->key_file : "", GNUTLS_X509_FMT_PEM);
-		if (rc < 0)
-			goto fail;
-	}
 	what = "session";
 	rc = gnutls_init(&t->sess, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
 	if (rc < 0)
@@ -622,7 +708,7 @@ ks_tls_connect(struct ks_stream *st, const ks_tls_client_opts *o,
 		goto fail;
 	what = "credentials";
 	if ((rc = gnutls_credentials_set(t->sess, GNUTLS_CRD_CERTIFICATE,
-					 t->client_creds)) < 0)
+					 creds)) < 0)
 		goto fail;
 	/* SNI carries names only, never an address. */
 	if (o->server_name != NULL && !is_ip_literal(o->server_name) &&

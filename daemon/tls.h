@@ -73,6 +73,13 @@ const char *ks_tls_info_alpn(const struct ks_tls_info *info);
 void ks_tls_info_describe(const struct ks_tls_info *info, char *buf,
 			  size_t len);
 
+/* Outbound credentials (trust store, client certificate) are loaded once
+ * per configuration generation and set of files, not per connection; a
+ * reload starts afresh, so renewed files are picked up.  Freed with the
+ * generation. */
+struct ks_tls_client_cache;
+void ks_tls_client_cache_free(struct ks_tls_client_cache *cache);
+
 /* Frees a connection's TLS details (see ks_conn_tls_*). */
 struct ks_tls_info;
 void ks_tls_info_free(struct ks_tls_info *info);
