@@ -16,7 +16,6 @@
 struct ks_bufpool {
 	void **blocks; /* free standard-size blocks */
 	size_t n, max;
-	size_t outstanding; /* blocks handed out and not returned */
 };
 
 struct ks_buf {

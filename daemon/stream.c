@@ -323,9 +323,8 @@ wio_cb(struct ev_loop *loop, ev_io *w, int revents)
 		pump_drain(st->pump_from);
 		return;
 	}
+	/* flush_nowait stops the watcher itself once the buffer is empty. */
 	rc = ks_stream_flush_nowait(st);
-	if (out->buf.len == 0 && out->waiter == NULL)
-		ev_io_stop(st->wk->loop, &st->wio);
 	if (out->waiter != NULL &&
 	    (rc != KS_OK || out->buf.len <= out->wait_below)) {
 		ks_coro_wake(out->waiter, rc);

@@ -58,7 +58,6 @@ struct ks_rchan {
 	bool eof;          /* read returned 0 */
 	bool lent;         /* a pointer into buf is out (line or peek) */
 	bool skip_line;    /* discarding the rest of an over-long line */
-	bool want_read;    /* the watcher should run when there is room */
 	bool last_read_full; /* the last read filled the room it was given */
 	int err;           /* errno of a failed read */
 	struct ks_coro *waiter;

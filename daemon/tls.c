@@ -55,7 +55,6 @@ struct ks_tls_info {
 	 * body; one read() into this buffer usually serves both. */
 	size_t roff, rlen;
 	unsigned char rbuf[2048];
-	int last_error;  /* GnuTLS error behind the last failed read/write */
 	const char *version, *cipher;
 	char *sni, *alpn, *subject;
 	int verified;
@@ -199,7 +198,6 @@ map_error(struct ks_tls_info *t, ssize_t rc)
 		return 0;
 	default:
 		t->peer_gone = true;
-		t->last_error = (int)rc;
 		errno = rc == GNUTLS_E_PUSH_ERROR || rc == GNUTLS_E_PULL_ERROR
 				? ECONNRESET
 				: EPROTO;
