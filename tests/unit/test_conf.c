@@ -6,8 +6,6 @@
  */
 #include "config.h"
 
-#include <ftw.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,124 +13,20 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "fixture.h"
 #include "log.h"
 #include "suites.h"
-
-#define MAX_MSGS 64
-
-static char dir[64];
-static char path[128];
-static char msgs[MAX_MSGS][1024];
-static int nmsgs;
-
-static void
-sink(int level, const char *msg, void *ud)
-{
-	if (nmsgs < MAX_MSGS)
-		snprintf(msgs[nmsgs], sizeof(msgs[0]), "%s", msg);
-	nmsgs++;
-}
 
 static void
 setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/ks_conf_XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/ksockd.conf", dir);
-	nmsgs = 0;
-	ks_log_set_sink(sink, NULL);
-}
-
-static int
-rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(p);
+	fx_setup_dir("conf");
 }
 
 static void
 teardown(void)
 {
-	ks_log_set_sink(NULL, NULL);
-	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-}
-
-/* Replaces every "DIR" in `in` by the test directory, and every "FILE" by
- * the configuration path. */
-static void
-expand(const char *in, char *out, size_t cap)
-{
-	size_t n = 0;
-
-	while (*in != '\0' && n + 1 < cap) {
-		if (strncmp(in, "DIR", 3) == 0) {
-			n += (size_t)snprintf(out + n, cap - n, "%s", dir);
-			in += 3;
-		} else if (strncmp(in, "FILE", 4) == 0) {
-			n += (size_t)snprintf(out + n, cap - n, "%s", path);
-			in += 4;
-		} else {
-			out[n++] = *in++;
-		}
-	}
-	out[n < cap ? n : cap - 1] = '\0';
-}
-
-static void
-write_file(const char *name, const char *text)
-{
-	char p[256], body[8192];
-	FILE *fp;
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	expand(text, body, sizeof(body));
-	fp = fopen(p, "w");
-	ck_assert_ptr_nonnull(fp);
-	fputs(body, fp);
-	ck_assert_int_eq(fclose(fp), 0);
-}
-
-static struct ks_conf *
-load_ok(const char *text)
-{
-	struct ks_conf *conf = NULL;
-	int i;
-
-	write_file("ksockd.conf", text);
-	if (ks_conf_load(path, &conf) != 0) {
-		for (i = 0; i < nmsgs && i < MAX_MSGS; i++)
-			fprintf(stderr, "unexpected: %s\n", msgs[i]);
-		ck_abort_msg("ks_conf_load failed");
-	}
-	ck_assert_ptr_nonnull(conf);
-	ck_assert_int_eq(nmsgs, 0);
-	return conf;
-}
-
-/* Loads `text`, expects failure and exactly the messages given (FILE and
- * DIR expanded), in order; the list ends with NULL. */
-static void
-load_fails(const char *text, ...)
-{
-	struct ks_conf *conf = (struct ks_conf *)1;
-	char want[2048];
-	const char *m;
-	va_list ap;
-	int i = 0;
-
-	write_file("ksockd.conf", text);
-	ck_assert_int_eq(ks_conf_load(path, &conf), -1);
-	ck_assert_ptr_null(conf);
-	va_start(ap, text);
-	while ((m = va_arg(ap, const char *)) != NULL) {
-		expand(m, want, sizeof(want));
-		ck_assert_msg(i < nmsgs, "missing message: %s", want);
-		ck_assert_str_eq(msgs[i], want);
-		i++;
-	}
-	va_end(ap);
-	for (; i < nmsgs && i < MAX_MSGS; i++)
-		ck_abort_msg("unexpected message: %s", msgs[i]);
-	ck_assert_int_eq(nmsgs, i);
+	fx_teardown_dir();
 }
 
 /* A handler file for plugin_dir "."; only its existence is checked. */
@@ -143,14 +37,14 @@ START_TEST(test_defaults)
 	struct ks_conf *conf;
 	struct ks_lconf *lc;
 
-	write_file("hello.so", "");
-	conf = load_ok(
+	fx_write_file("hello.so", "");
+	conf = fx_load_ok(
 		"listeners = (\n"
 		"  { name = \"a\"; address = \"127.0.0.1\"; port = 9002;\n"
 		"    handler = \"DIR/hello.so\"; }\n"
 		");\n");
 	ck_assert_int_eq(conf->refs, 1);
-	ck_assert_str_eq(conf->path, path);
+	ck_assert_str_eq(conf->path, fx_path);
 	ck_assert_str_eq(conf->plugin_dir, KS_PLUGIN_DIR);
 	ck_assert_int_eq(conf->log_level, KS_LOG_INFO);
 	ck_assert_double_eq(conf->shutdown_timeout, 30);
@@ -176,7 +70,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(lc->max_line_length, 8192);
 	ck_assert_double_eq(lc->idle_timeout, 300);
 	ck_assert_ptr_null(lc->options);
-	ck_assert_str_eq(lc->file, path);
+	ck_assert_str_eq(lc->file, fx_path);
 	ck_assert_int_eq(lc->line, 2);
 	ck_assert_ptr_null(lc->plugin.dl);
 	ks_conf_unref(conf);
@@ -188,9 +82,9 @@ START_TEST(test_all_keys)
 	struct ks_conf *conf;
 	struct ks_lconf *lc;
 
-	write_file("hello.so", "");
-	write_file("echo.so", "");
-	conf = load_ok("daemon: {\n"
+	fx_write_file("hello.so", "");
+	fx_write_file("echo.so", "");
+	conf = fx_load_ok("daemon: {\n"
 		       "  plugin_dir = \"DIR\";\n"
 		       "  log_level = \"debug\";\n"
 		       "  shutdown_timeout = 2.5;\n"
@@ -210,7 +104,7 @@ START_TEST(test_all_keys)
 		       "  { name = \"v6\"; address = \"::1\"; port = 0;\n"
 		       "    handler = \"echo\"; idle_timeout = 0.25; }\n"
 		       ");\n");
-	ck_assert_str_eq(conf->plugin_dir, dir);
+	ck_assert_str_eq(conf->plugin_dir, fx_dir);
 	ck_assert_int_eq(conf->log_level, KS_LOG_DEBUG);
 	ck_assert_double_eq(conf->shutdown_timeout, 2.5);
 	ck_assert_uint_eq(conf->coroutine_stack, 131072);
@@ -218,7 +112,7 @@ START_TEST(test_all_keys)
 	lc = &conf->listeners[0];
 	ck_assert_int_eq(lc->protocol, KS_PROTO_UNIX);
 	ck_assert_str_eq(lc->handler, "hello.so");
-	ck_assert_str_eq(lc->handler_path + strlen(dir), "/hello.so");
+	ck_assert_str_eq(lc->handler_path + strlen(fx_dir), "/hello.so");
 	ck_assert_int_eq(lc->backlog, 16);
 	ck_assert(!lc->reuse_address);
 	ck_assert(lc->reuse_port);
@@ -239,7 +133,7 @@ START_TEST(test_all_keys)
 	ck_assert_int_eq(lc->protocol, KS_PROTO_TCP);
 	ck_assert_str_eq(lc->address, "::1");
 	ck_assert_int_eq(lc->port, 0);
-	ck_assert_str_eq(lc->handler_path + strlen(dir), "/echo.so");
+	ck_assert_str_eq(lc->handler_path + strlen(fx_dir), "/echo.so");
 	ck_assert_double_eq(lc->idle_timeout, 0.25);
 	ck_assert_int_eq(lc->line, 18);
 	ks_conf_unref(conf);
@@ -251,14 +145,14 @@ START_TEST(test_relative_plugin_dir)
 	struct ks_conf *conf;
 	char want[256];
 
-	ck_assert_int_eq(mkdir(strcat(strcpy(want, dir), "/lib"), 0700), 0);
-	write_file("lib/hello.so", "");
-	conf = load_ok("daemon = { plugin_dir = \"lib\"; };\n"
+	ck_assert_int_eq(mkdir(strcat(strcpy(want, fx_dir), "/lib"), 0700), 0);
+	fx_write_file("lib/hello.so", "");
+	conf = fx_load_ok("daemon = { plugin_dir = \"lib\"; };\n"
 		       "listeners = ({ name = \"a\"; address = \"0.0.0.0\";\n"
 		       "  port = 1; handler = \"hello\"; });\n");
-	snprintf(want, sizeof(want), "%s/lib", dir);
+	snprintf(want, sizeof(want), "%s/lib", fx_dir);
 	ck_assert_str_eq(conf->plugin_dir, want);
-	snprintf(want, sizeof(want), "%s/lib/hello.so", dir);
+	snprintf(want, sizeof(want), "%s/lib/hello.so", fx_dir);
 	ck_assert_str_eq(conf->listeners[0].handler_path, want);
 	ks_conf_unref(conf);
 }
@@ -271,17 +165,17 @@ START_TEST(test_relative_conf_path)
 	struct ks_conf *conf = NULL;
 	char cwd[256], want[256];
 
-	write_file("hello.so", "");
-	write_file("ksockd.conf",
+	fx_write_file("hello.so", "");
+	fx_write_file("ksockd.conf",
 		   DAEMON_DOT "listeners = ({ name = \"a\"; address = \"::\";\n"
 			      "  port = 1; handler = \"hello\"; });\n");
 	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
-	ck_assert_int_eq(chdir(dir), 0);
+	ck_assert_int_eq(chdir(fx_dir), 0);
 	ck_assert_int_eq(ks_conf_load("ksockd.conf", &conf), 0);
 	ck_assert_int_eq(chdir(cwd), 0);
-	snprintf(want, sizeof(want), "%s/.", dir);
+	snprintf(want, sizeof(want), "%s/.", fx_dir);
 	ck_assert_str_eq(conf->plugin_dir, want);
-	snprintf(want, sizeof(want), "%s/./hello.so", dir);
+	snprintf(want, sizeof(want), "%s/./hello.so", fx_dir);
 	ck_assert_str_eq(conf->listeners[0].handler_path, want);
 	ks_conf_unref(conf);
 }
@@ -291,8 +185,8 @@ START_TEST(test_refcount)
 {
 	struct ks_conf *conf;
 
-	write_file("hello.so", "");
-	conf = load_ok(DAEMON_DOT "listeners = ({ name = \"a\";\n"
+	fx_write_file("hello.so", "");
+	conf = fx_load_ok(DAEMON_DOT "listeners = ({ name = \"a\";\n"
 				  "  address = \"::1\"; port = 7;\n"
 				  "  handler = \"hello\"; });\n");
 	ks_conf_ref(conf);
@@ -305,7 +199,7 @@ END_TEST
 
 START_TEST(test_syntax_error)
 {
-	load_fails("daemon = {\n"
+	fx_load_fails("daemon = {\n"
 		   "  log_level = ;\n"
 		   "};\n",
 		   "FILE:2: syntax error", NULL);
@@ -318,8 +212,8 @@ START_TEST(test_data_syntax)
 	struct ks_conf *conf = NULL;
 
 	ck_assert_int_eq(ks_conf_load(KS_TEST_DATA "/syntax.conf", &conf), -1);
-	ck_assert_int_eq(nmsgs, 1);
-	ck_assert_str_eq(msgs[0], KS_TEST_DATA "/syntax.conf:7: syntax error");
+	ck_assert_int_eq(fx_nmsgs, 1);
+	ck_assert_str_eq(fx_msgs[0], KS_TEST_DATA "/syntax.conf:7: syntax error");
 }
 END_TEST
 
@@ -332,10 +226,10 @@ START_TEST(test_data_include)
 	ck_assert_int_eq(chdir(KS_TEST_DATA), 0);
 	ck_assert_int_eq(ks_conf_load("include.conf", &conf), -1);
 	ck_assert_int_eq(chdir(cwd), 0);
-	ck_assert_int_eq(nmsgs, 2);
-	ck_assert_str_eq(msgs[0],
+	ck_assert_int_eq(fx_nmsgs, 2);
+	ck_assert_str_eq(fx_msgs[0],
 			 "included.conf:3: unknown key \"colour\" in daemon");
-	ck_assert_str_eq(msgs[1], "include.conf:1: no listeners defined");
+	ck_assert_str_eq(fx_msgs[1], "include.conf:1: no listeners defined");
 }
 END_TEST
 
@@ -344,18 +238,18 @@ START_TEST(test_missing_file)
 	struct ks_conf *conf = (struct ks_conf *)1;
 	char want[256];
 
-	ck_assert_int_eq(ks_conf_load(path, &conf), -1);
+	ck_assert_int_eq(ks_conf_load(fx_path, &conf), -1);
 	ck_assert_ptr_null(conf);
-	ck_assert_int_eq(nmsgs, 1);
-	snprintf(want, sizeof(want), "%s: No such file or directory", path);
-	ck_assert_str_eq(msgs[0], want);
+	ck_assert_int_eq(fx_nmsgs, 1);
+	snprintf(want, sizeof(want), "%s: No such file or directory", fx_path);
+	ck_assert_str_eq(fx_msgs[0], want);
 }
 END_TEST
 
 START_TEST(test_unknown_keys)
 {
-	write_file("hello.so", "");
-	load_fails("daemon = { plugin_dir = \".\"; foo = 1; };\n"
+	fx_write_file("hello.so", "");
+	fx_load_fails("daemon = { plugin_dir = \".\"; foo = 1; };\n"
 		   "listeners = ({\n"
 		   "  name = \"hello\"; address = \"127.0.0.1\"; port = 1;\n"
 		   "  handler = \"hello\";\n"
@@ -370,8 +264,8 @@ END_TEST
 
 START_TEST(test_wrong_types)
 {
-	write_file("hello.so", "");
-	load_fails(
+	fx_write_file("hello.so", "");
+	fx_load_fails(
 		"daemon = {\n"
 		"  plugin_dir = \".\";\n"
 		"  log_level = 2;\n"
@@ -406,8 +300,8 @@ END_TEST
 
 START_TEST(test_out_of_range)
 {
-	write_file("hello.so", "");
-	load_fails(
+	fx_write_file("hello.so", "");
+	fx_load_fails(
 		"daemon = {\n"
 		"  plugin_dir = \".\";\n"
 		"  log_level = \"verbose\";\n"
@@ -457,8 +351,8 @@ END_TEST
 
 START_TEST(test_duplicate_name)
 {
-	write_file("hello.so", "");
-	load_fails(
+	fx_write_file("hello.so", "");
+	fx_load_fails(
 		DAEMON_DOT
 		"listeners = (\n"
 		"  { name = \"x\"; address = \"127.0.0.1\"; port = 1;\n"
@@ -476,8 +370,8 @@ END_TEST
 
 START_TEST(test_duplicate_address)
 {
-	write_file("hello.so", "");
-	load_fails(
+	fx_write_file("hello.so", "");
+	fx_load_fails(
 		DAEMON_DOT
 		"listeners = (\n"
 		"  { name = \"a\"; address = \"127.0.0.1\"; port = 9002;\n"
@@ -518,7 +412,7 @@ END_TEST
 
 START_TEST(test_missing_required)
 {
-	load_fails(DAEMON_DOT
+	fx_load_fails(DAEMON_DOT
 		   "listeners = (\n"
 		   "  { name = \"x\"; address = \"127.0.0.1\"; port = 1;\n"
 		   "    handler = \"nothere\"; },\n"
@@ -541,9 +435,9 @@ START_TEST(test_handler_is_directory)
 {
 	char p[256];
 
-	snprintf(p, sizeof(p), "%s/sub.so", dir);
+	snprintf(p, sizeof(p), "%s/sub.so", fx_dir);
 	ck_assert_int_eq(mkdir(p, 0700), 0);
-	load_fails(DAEMON_DOT
+	fx_load_fails(DAEMON_DOT
 		   "listeners = ({ name = \"x\"; address = \"::1\"; port = 1;\n"
 		   "  handler = \"sub\"; });\n",
 		   "FILE:3: listener \"x\": handler file DIR/./sub.so: Is a "
@@ -554,8 +448,8 @@ END_TEST
 
 START_TEST(test_protocol_errors)
 {
-	write_file("hello.so", "");
-	load_fails(
+	fx_write_file("hello.so", "");
+	fx_load_fails(
 		DAEMON_DOT
 		"listeners = (\n"
 		"  { name = \"x\"; protocol = \"udp\"; address = \"::1\";\n"
@@ -585,28 +479,28 @@ END_TEST
 
 START_TEST(test_no_listeners)
 {
-	load_fails("daemon = { log_level = \"info\"; };\n",
+	fx_load_fails("daemon = { log_level = \"info\"; };\n",
 		   "FILE:1: no listeners defined", NULL);
-	nmsgs = 0;
-	load_fails("\n\nlisteners = ();\n", "FILE:3: no listeners defined",
+	fx_nmsgs = 0;
+	fx_load_fails("\n\nlisteners = ();\n", "FILE:3: no listeners defined",
 		   NULL);
-	nmsgs = 0;
-	load_fails("listeners = [];\n", "FILE:1: no listeners defined", NULL);
+	fx_nmsgs = 0;
+	fx_load_fails("listeners = [];\n", "FILE:1: no listeners defined", NULL);
 }
 END_TEST
 
 START_TEST(test_bad_structure)
 {
-	load_fails("daemon = 1;\n"
+	fx_load_fails("daemon = 1;\n"
 		   "listeners = { name = \"x\"; };\n",
 		   "FILE:1: daemon must be a group",
 		   "FILE:2: listeners must be a list of groups", NULL);
-	nmsgs = 0;
-	load_fails("listeners = ( 1, \"x\" );\n",
+	fx_nmsgs = 0;
+	fx_load_fails("listeners = ( 1, \"x\" );\n",
 		   "FILE:1: listeners: entry #1 must be a group",
 		   "FILE:1: listeners: entry #2 must be a group", NULL);
-	nmsgs = 0;
-	load_fails("daemon = { plugin_dir = 1; };\n"
+	fx_nmsgs = 0;
+	fx_load_fails("daemon = { plugin_dir = 1; };\n"
 		   "listeners = ({ name = \"x\"; address = \"::1\"; port = 1;\n"
 		   "  handler = \"x\"; });\n",
 		   /* no handler lookup in an unknown directory */
@@ -622,8 +516,8 @@ START_TEST(test_tls)
 	const struct ks_tls_conf *tc;
 	struct ks_conf *conf;
 
-	write_file("hello.so", "");
-	conf = load_ok(
+	fx_write_file("hello.so", "");
+	conf = fx_load_ok(
 		DAEMON_DOT
 		"listeners = (\n"
 		"  { name = \"t\"; address = \"::1\"; port = 1; handler = \"hello\";\n"
@@ -691,7 +585,7 @@ START_TEST(test_tls)
 	ck_assert_ptr_null(conf->listeners[2].tls_ctx);
 	ks_conf_unref(conf);
 
-	conf = load_ok(
+	conf = fx_load_ok(
 		DAEMON_DOT
 		"listeners = ({ name = \"t\"; address = \"::1\"; port = 1;\n"
 		"  handler = \"hello\";\n"
@@ -709,8 +603,8 @@ END_TEST
 
 START_TEST(test_tls_structure)
 {
-	write_file("hello.so", "");
-	load_fails(
+	fx_write_file("hello.so", "");
+	fx_load_fails(
 		DAEMON_DOT
 		"listeners = (\n"
 		"  { name = \"a\"; address = \"::1\"; port = 1; handler = \"hello\";\n"
@@ -764,8 +658,8 @@ END_TEST
 
 START_TEST(test_tls_values)
 {
-	write_file("hello.so", "");
-	load_fails(
+	fx_write_file("hello.so", "");
+	fx_load_fails(
 		DAEMON_DOT
 		"listeners = (\n"
 		"  { name = \"a\"; address = \"::1\"; port = 1; handler = \"hello\";\n"
@@ -847,21 +741,21 @@ load_fails_tls(const char *tls, const char *subject)
 			    "  port = 1; handler = \"hello\";\n"
 			    "  tls = {\n%s\n  };\n});\n",
 		 tls);
-	write_file("ksockd.conf", text);
-	ck_assert_int_eq(ks_conf_load(path, &conf), -1);
+	fx_write_file("ksockd.conf", text);
+	ck_assert_int_eq(ks_conf_load(fx_path, &conf), -1);
 	ck_assert_ptr_null(conf);
-	ck_assert_int_eq(nmsgs, 1);
-	snprintf(want, sizeof(want), "%s:4: listener \"t\": tls: ", path);
-	ck_assert_msg(strncmp(msgs[0], want, strlen(want)) == 0 &&
-			      strstr(msgs[0] + strlen(want), subject) != NULL,
-		      "unexpected message: %s", msgs[0]);
-	nmsgs = 0;
+	ck_assert_int_eq(fx_nmsgs, 1);
+	snprintf(want, sizeof(want), "%s:4: listener \"t\": tls: ", fx_path);
+	ck_assert_msg(strncmp(fx_msgs[0], want, strlen(want)) == 0 &&
+			      strstr(fx_msgs[0] + strlen(want), subject) != NULL,
+		      "unexpected message: %s", fx_msgs[0]);
+	fx_nmsgs = 0;
 }
 
 START_TEST(test_tls_credentials)
 {
-	write_file("hello.so", "");
-	write_file("empty.pem", "");
+	fx_write_file("hello.so", "");
+	fx_write_file("empty.pem", "");
 	load_fails_tls("certificate = \"" TLSD "rsa.crt\";\n"
 		       "key = \"" TLSD "other.key\";",
 		       TLSD "other.key");

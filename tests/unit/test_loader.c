@@ -5,68 +5,30 @@
  */
 #include "config.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "conf.h"
+#include "fixture.h"
 #include "loader.h"
 #include "log.h"
 #include "suites.h"
 
-#define MAX_MSGS 16
-
-static char dir[64];
-static char msgs[MAX_MSGS][1024];
-static int nmsgs;
 static char err[1024];
-
-static void
-sink(int level, const char *msg, void *ud)
-{
-	if (nmsgs < MAX_MSGS)
-		snprintf(msgs[nmsgs], sizeof(msgs[0]), "%s", msg);
-	nmsgs++;
-}
 
 static void
 setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/ks_loader_XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	nmsgs = 0;
+	fx_setup_dir("loader");
 	err[0] = '\0';
-	ks_log_set_sink(sink, NULL);
-}
-
-static int
-rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(p);
 }
 
 static void
 teardown(void)
 {
-	ks_log_set_sink(NULL, NULL);
-	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-}
-
-/* Writes `text` to dir/name and returns the path (static buffer). */
-static const char *
-write_file(const char *name, const char *text)
-{
-	static char p[256];
-	FILE *fp;
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	fp = fopen(p, "w");
-	ck_assert_ptr_nonnull(fp);
-	fputs(text, fp);
-	ck_assert_int_eq(fclose(fp), 0);
-	return p;
+	fx_teardown_dir();
 }
 
 static void
@@ -134,7 +96,7 @@ START_TEST(test_open_not_elf)
 {
 	struct ks_plugin_inst pi;
 	char want[300];
-	const char *p = write_file("bad.so", "this is not a shared object\n");
+	const char *p = fx_write_file("bad.so", "this is not a shared object\n");
 
 	ck_assert_int_eq(ks_loader_open(p, &pi, err, sizeof(err)), -1);
 	snprintf(want, sizeof(want), "cannot load %s: ", p);
@@ -305,7 +267,7 @@ START_TEST(test_conf_plugins_fail)
 	const char *p;
 	size_t i;
 
-	p = write_file(
+	p = fx_write_file(
 		"ksockd.conf",
 		"daemon = { plugin_dir = \"" KS_TEST_PLUGIN_DIR "\"; };\n"
 		"listeners = (\n"
@@ -337,9 +299,9 @@ START_TEST(test_conf_plugins_fail)
 		 "%s:13: listener \"z\": %s/wrongabi.so: plugin ABI %d, ksockd "
 		 "expects %d (rebuild the plugin against this ksockd)",
 		 p, KS_TEST_PLUGIN_DIR, KS_PLUGIN_ABI + 100, KS_PLUGIN_ABI);
-	ck_assert_int_eq(nmsgs, 3);
+	ck_assert_int_eq(fx_nmsgs, 3);
 	for (i = 0; i < 3; i++)
-		ck_assert_str_eq(msgs[i], want[i]);
+		ck_assert_str_eq(fx_msgs[i], want[i]);
 	/* everything loaded on the way was released again */
 	for (i = 0; i < conf->nlisteners; i++)
 		ck_assert_ptr_null(conf->listeners[i].plugin.dl);
@@ -352,7 +314,7 @@ START_TEST(test_conf_plugins_ok)
 	struct ks_conf *conf = NULL;
 	const char *p;
 
-	p = write_file(
+	p = fx_write_file(
 		"ksockd.conf",
 		"daemon = { plugin_dir = \"" KS_BUILD_PLUGIN_DIR "\"; };\n"
 		"listeners = (\n"
@@ -364,7 +326,7 @@ START_TEST(test_conf_plugins_ok)
 		");\n");
 	ck_assert_int_eq(ks_conf_load(p, &conf), 0);
 	ck_assert_int_eq(ks_conf_load_plugins(conf), 0);
-	ck_assert_int_eq(nmsgs, 0);
+	ck_assert_int_eq(fx_nmsgs, 0);
 	ck_assert(conf->plugins_loaded);
 	ck_assert(conf->listeners[0].plugin.initialised);
 	ck_assert(conf->listeners[1].plugin.initialised);
