@@ -453,7 +453,7 @@ ks_strerror(int status)
 	case KS_EOF:
 		return "end of input";
 	case KS_ETOOLONG:
-		return "line too long";
+		return "line or datagram too long";
 	case KS_ETIMEDOUT:
 		return "timed out";
 	case KS_EIO:
@@ -483,5 +483,5 @@ ks_strerror(int status)
 __attribute__((used)) static const void *const api_keep[] = {
 	(const void *)ks_opt_string, (const void *)ks_opt_int,
 	(const void *)ks_opt_bool,   (const void *)ks_opt_double,
-	(const void *)ks_opt_check_keys,
+	(const void *)ks_opt_check_keys, (const void *)ks_opt_int_list,
 };

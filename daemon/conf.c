@@ -100,8 +100,8 @@ ks_conf_check_keys(struct ks_conf_parse *p, const config_setting_t *g,
  * stored, -1 after logging a type or range error.
  */
 
-static int
-get_int(struct ks_conf_parse *p, const config_setting_t *g, const char *ctx,
+int
+ks_conf_get_int(struct ks_conf_parse *p, const config_setting_t *g, const char *ctx,
 	const char *key, long long min, long long max, long long *out)
 {
 	const config_setting_t *s = config_setting_get_member(g, key);
@@ -334,7 +334,7 @@ parse_daemon(struct ks_conf_parse *p, const config_setting_t *g)
 	}
 	ks_conf_get_seconds(p, g, "daemon", "shutdown_timeout", 0,
 			    &conf->shutdown_timeout);
-	if (get_int(p, g, "daemon", "coroutine_stack", 16384, 67108864, &v) > 0)
+	if (ks_conf_get_int(p, g, "daemon", "coroutine_stack", 16384, 67108864, &v) > 0)
 		conf->coroutine_stack = (size_t)v;
 }
 
@@ -353,7 +353,7 @@ parse_address(struct ks_conf_parse *p, const config_setting_t *g,
 	if (addr_r == 0)
 		ks_conf_err(p, g, "%s: address is required", ctx);
 	if (!proto_ok) {
-		get_int(p, g, ctx, "port", 0, 65535, &v);
+		ks_conf_get_int(p, g, ctx, "port", 0, 65535, &v);
 		return;
 	}
 	if (lc->protocol == KS_PROTO_UNIX) {
@@ -386,9 +386,10 @@ parse_address(struct ks_conf_parse *p, const config_setting_t *g,
 			addr_r = -1;
 		}
 	}
-	port_r = get_int(p, g, ctx, "port", 0, 65535, &v);
+	port_r = ks_conf_get_int(p, g, ctx, "port", 0, 65535, &v);
 	if (port_r == 0)
-		ks_conf_err(p, g, "%s: port is required for tcp", ctx);
+		ks_conf_err(p, g, "%s: port is required for %s", ctx,
+			    lc->protocol == KS_PROTO_UDP ? "udp" : "tcp");
 	else if (port_r > 0)
 		lc->port = (int)v;
 	ck->addr_ok = addr_r > 0 && port_r > 0;
@@ -445,6 +446,8 @@ parse_listener(struct ks_conf_parse *p, config_setting_t *g, unsigned idx,
 		"keep_alive",    "type_of_service", "linger",
 		"send_buffer",   "receive_buffer",  "max_line_length",
 		"idle_timeout",  "options",         "tls",
+		"broadcast",     "multicast_groups", "multicast_interface",
+		"max_datagram_size",
 		NULL};
 	/* clang-format on */
 	const config_setting_t *s;
@@ -482,31 +485,33 @@ parse_listener(struct ks_conf_parse *p, config_setting_t *g, unsigned idx,
 		proto_ok = 0;
 	} else if (strcmp(proto, "unix") == 0) {
 		lc->protocol = KS_PROTO_UNIX;
+	} else if (strcmp(proto, "udp") == 0) {
+		lc->protocol = KS_PROTO_UDP;
 	} else if (strcmp(proto, "tcp") != 0) {
 		ks_conf_err(p, s,
-			    "%s: unknown protocol \"%s\" (expected tcp or "
-			    "unix)",
+			    "%s: unknown protocol \"%s\" (expected tcp, udp "
+			    "or unix)",
 			    ctx, proto);
 		proto_ok = 0;
 	}
 	parse_address(p, g, ctx, lc, ck, proto_ok);
 	parse_handler(p, g, ctx, lc);
 
-	if (get_int(p, g, ctx, "backlog", 1, 65535, &v) > 0)
+	if (ks_conf_get_int(p, g, ctx, "backlog", 1, 65535, &v) > 0)
 		lc->backlog = (int)v;
 	ks_conf_get_bool(p, g, ctx, "reuse_address", &lc->reuse_address);
 	ks_conf_get_bool(p, g, ctx, "reuse_port", &lc->reuse_port);
 	ks_conf_get_bool(p, g, ctx, "no_delay", &lc->no_delay);
 	ks_conf_get_bool(p, g, ctx, "keep_alive", &lc->keep_alive);
-	if (get_int(p, g, ctx, "type_of_service", 0, 255, &v) > 0)
+	if (ks_conf_get_int(p, g, ctx, "type_of_service", 0, 255, &v) > 0)
 		lc->type_of_service = (int)v;
-	if (get_int(p, g, ctx, "linger", -1, 65535, &v) > 0)
+	if (ks_conf_get_int(p, g, ctx, "linger", -1, 65535, &v) > 0)
 		lc->linger = (int)v;
-	if (get_int(p, g, ctx, "send_buffer", 0, INT_MAX, &v) > 0)
+	if (ks_conf_get_int(p, g, ctx, "send_buffer", 0, INT_MAX, &v) > 0)
 		lc->send_buffer = (int)v;
-	if (get_int(p, g, ctx, "receive_buffer", 0, INT_MAX, &v) > 0)
+	if (ks_conf_get_int(p, g, ctx, "receive_buffer", 0, INT_MAX, &v) > 0)
 		lc->receive_buffer = (int)v;
-	if (get_int(p, g, ctx, "max_line_length", 1, 16777216, &v) > 0)
+	if (ks_conf_get_int(p, g, ctx, "max_line_length", 1, 16777216, &v) > 0)
 		lc->max_line_length = (size_t)v;
 	ks_conf_get_seconds(p, g, ctx, "idle_timeout", 0, &lc->idle_timeout);
 
@@ -515,8 +520,11 @@ parse_listener(struct ks_conf_parse *p, config_setting_t *g, unsigned idx,
 		ks_conf_err(p, s, "%s: options must be a group", ctx);
 	else
 		lc->options = (config_setting_t *)s;
+	/* Stream and datagram listeners take different keys. */
+	if (proto_ok)
+		ks_conf_parse_udp(p, g, ctx, lc, ck->family, ck->ip);
 	s = config_setting_get_member(g, "tls");
-	if (s != NULL)
+	if (s != NULL && lc->protocol != KS_PROTO_UDP)
 		ks_conf_parse_tls(p, s, ctx, lc);
 }
 
@@ -724,6 +732,23 @@ ks_conf_load_plugins(struct ks_conf *conf)
 			failed = 1;
 			continue;
 		}
+		/* A udp listener needs the datagram hook, the others the
+		 * stream hook. */
+		if (lc->protocol == KS_PROTO_UDP
+			    ? lc->plugin.handle_dgram == NULL
+			    : lc->plugin.desc->handle == NULL) {
+			ks_log(KS_LOG_ERR,
+			       "%s:%d: listener \"%s\": plugin %s has no %s hook "
+			       "(needed for a %s listener)",
+			       lc->file, lc->line, lc->name,
+			       lc->plugin.desc->name ? lc->plugin.desc->name
+						     : lc->handler,
+			       lc->protocol == KS_PROTO_UDP ? "handle_dgram"
+							    : "handle",
+			       lc->protocol == KS_PROTO_UDP ? "udp" : "stream");
+			failed = 1;
+			continue;
+		}
 		if (ks_loader_init(&lc->plugin, (const ks_options *)lc->options,
 				   err, sizeof(err)) != 0) {
 			s = lc->options;
@@ -764,6 +789,7 @@ ks_conf_unref(struct ks_conf *conf)
 		lc = &conf->listeners[i];
 		ks_loader_close(&lc->plugin);
 		free(lc->handler_path);
+		free(lc->mcast);
 		ks_conf_tls_free(lc);
 	}
 	free(conf->listeners);

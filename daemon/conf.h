@@ -20,6 +20,14 @@ struct ks_tls_client_cache;
 enum ks_proto {
 	KS_PROTO_TCP = 0,
 	KS_PROTO_UNIX = 1,
+	KS_PROTO_UDP = 2,
+};
+
+/* A multicast group a udp listener joins. */
+struct ks_mcast {
+	int family; /* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	const char *text; /* as written */
 };
 
 struct ks_conf;
@@ -30,7 +38,7 @@ struct ks_lconf {
 	const char *name;     /* strings point into conf->cfg */
 	enum ks_proto protocol;
 	const char *address; /* IP literal, or a filesystem path for unix */
-	int port;            /* tcp only; 0 = ephemeral */
+	int port;            /* tcp and udp; 0 = ephemeral */
 	const char *handler; /* as written in the file */
 	char *handler_path;  /* resolved: plugin_dir/NAME.so or absolute */
 	int backlog;         /* default 511 */
@@ -50,6 +58,12 @@ struct ks_lconf {
 	struct ks_plugin_inst plugin; /* filled by ks_conf_load_plugins */
 	struct ks_tls_conf *tls;      /* the `tls` group, NULL: plain */
 	struct ks_tls_ctx *tls_ctx;   /* built from it by ks_conf_load */
+	/* udp only */
+	bool broadcast;             /* SO_BROADCAST; default false */
+	size_t max_datagram;        /* receive buffer; default KS_DGRAM_MAX */
+	const char *mcast_if;       /* interface name, NULL: the kernel's pick */
+	struct ks_mcast *mcast;     /* multicast_groups */
+	size_t nmcast;
 };
 
 struct ks_conf {

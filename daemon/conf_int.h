@@ -30,6 +30,10 @@ void ks_conf_err(struct ks_conf_parse *p, const config_setting_t *s,
 /* Every member of group g must be in the NULL-terminated `known`. */
 void ks_conf_check_keys(struct ks_conf_parse *p, const config_setting_t *g,
 			const char *const *known, const char *where);
+/* An integer in [min, max]. */
+int ks_conf_get_int(struct ks_conf_parse *p, const config_setting_t *g,
+		    const char *ctx, const char *key, long long min,
+		    long long max, long long *out);
 int ks_conf_get_string(struct ks_conf_parse *p, const config_setting_t *g,
 		       const char *ctx, const char *key, const char **out);
 int ks_conf_get_bool(struct ks_conf_parse *p, const config_setting_t *g,
@@ -50,6 +54,13 @@ const char *ks_conf_abspath(struct ks_conf_parse *p, const config_setting_t *s,
 /* conf_tls.c: the listener's `tls` group into lc->tls and lc->tls_ctx. */
 void ks_conf_parse_tls(struct ks_conf_parse *p, const config_setting_t *g,
 		       const char *lctx, struct ks_lconf *lc);
+/* conf_udp.c: for a udp listener its own keys (broadcast, multicast_*,
+ * max_datagram_size) and errors for the stream-only ones; for the others,
+ * errors for the udp-only keys.  family/ip: the parsed address (family 0
+ * when it did not parse). */
+void ks_conf_parse_udp(struct ks_conf_parse *p, const config_setting_t *g,
+		       const char *ctx, struct ks_lconf *lc, int family,
+		       const unsigned char *ip);
 /* Frees lc->tls and lc->tls_ctx. */
 void ks_conf_tls_free(struct ks_lconf *lc);
 

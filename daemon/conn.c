@@ -19,6 +19,8 @@
 #include "conf.h"
 #include "conn.h"
 #include "coro.h"
+#include "dgram.h"
+#include "listener.h"
 #include "log.h"
 #include "tls.h"
 #include "util.h"
@@ -64,6 +66,35 @@ ks_addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
 	}
 }
 
+const char *
+ks_addr_str(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
+{
+	const struct sockaddr_in6 *in6 = (const void *)sa;
+	struct sockaddr_in in;
+
+	if (sa->sa_family == AF_INET6 && len >= sizeof(*in6) &&
+	    IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+		memset(&in, 0, sizeof(in));
+		in.sin_family = AF_INET;
+		in.sin_port = in6->sin6_port;
+		memcpy(&in.sin_addr, &in6->sin6_addr.s6_addr[12], 4);
+		sa = (const struct sockaddr *)&in;
+		len = sizeof(in);
+	}
+	ks_addr_format(sa, len, buf, size);
+	return buf;
+}
+
+int
+ks_addr_port(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
+	return -1;
+}
+
 /* ---- progress and the idle timer --------------------------------------- */
 
 void
@@ -103,6 +134,8 @@ idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	ks_stream_wake_all(&c->st, KS_ETIMEDOUT);
 	if (c->peers != NULL)
 		ks_peers_wake(c, KS_ETIMEDOUT, false);
+	if (c->dsocks != NULL)
+		ks_dsocks_wake(c, KS_ETIMEDOUT, false);
 }
 
 void
@@ -128,6 +161,7 @@ conn_close(struct ks_conn *c)
 	c->state = KS_CONN_CLOSED;
 	ev_timer_stop(c->wk->loop, &c->idle);
 	ks_peers_close(c);
+	ks_dsocks_close(c);
 	ks_stream_close(&c->st);
 	ks_worker_retire_conn(c->wk, c);
 }
@@ -217,10 +251,15 @@ handler_main(void *arg)
 	const struct ks_plugin_inst *pi = &c->lc->plugin;
 	int rc;
 
+	if (c->session != NULL) {
+		rc = pi->handle_dgram(c, c->session, pi->state);
+		goto out;
+	}
 	/* A failed handshake never reaches the handler. */
 	if (c->lc->tls_ctx != NULL && ks_tls_accept(c->lc->tls_ctx, &c->st) != 0)
 		return;
 	rc = pi->desc->handle(c, &c->st.in, &c->st.out, pi->state);
+out:
 	if (rc != 0) {
 		c->wk->stats.handler_errors++;
 		ks_conn_log(c, KS_LOG_DEBUG, "handler returned %d", rc);
@@ -283,6 +322,55 @@ ks_conn_start(struct ks_worker *wk, struct ks_lconf *lc, int fd,
 	return c;
 }
 
+struct ks_conn *
+ks_conn_start_session(struct ks_worker *wk, struct ks_lconf *lc,
+		      struct ks_listener *l)
+{
+	struct ks_conn *c;
+	struct ks_coro *co = NULL;
+
+	if ((c = calloc(1, sizeof(*c))) != NULL) {
+		c->wk = wk;
+		c->lc = lc;
+		if ((c->session = ks_dsock_attach(c, l)) != NULL)
+			co = ks_coro_new(&wk->sched, handler_main, c,
+					 main_done, c);
+	}
+	if (co == NULL) {
+		wk->stats.coro_failures++;
+		ks_log(KS_LOG_ERR, "listener %s: no memory or coroutine stack "
+		       "for the datagram handler", lc->name);
+		if (c != NULL) {
+			ks_dsocks_close(c);
+			ks_dsocks_free(c);
+		}
+		free(c);
+		return NULL;
+	}
+	c->main = co;
+	/* No stream: the closed state makes every stream path a no-op. */
+	c->st.wk = wk;
+	c->st.conn = c;
+	c->st.fd = -1;
+	c->st.closed = true;
+	snprintf(c->peer_str, sizeof(c->peer_str), "-");
+	memcpy(&c->local, &c->session->local, c->session->local_len);
+	c->local_len = c->session->local_len;
+	ks_addr_format((struct sockaddr *)&c->local, c->local_len, c->local_str,
+		       sizeof(c->local_str));
+	c->local_known = true;
+	ev_init(&c->idle, idle_cb);
+	ks_conf_ref(lc->conf);
+	ks_worker_add_conn(wk, c);
+	c->ncoro = 1;
+	ks_conn_log(c, KS_LOG_DEBUG, "datagram handler started");
+	/* Before it runs: a handler that returns at once ends the session
+	 * (and schedules the next) from inside the wake. */
+	l->session = c;
+	ks_coro_wake(co, KS_OK);
+	return c;
+}
+
 void
 ks_conn_cancel(struct ks_conn *c)
 {
@@ -301,6 +389,8 @@ ks_conn_cancel(struct ks_conn *c)
 	ks_stream_wake_all(&c->st, KS_ECANCELED);
 	if (c->peers != NULL)
 		ks_peers_wake(c, KS_ECANCELED, true);
+	if (c->dsocks != NULL)
+		ks_dsocks_wake(c, KS_ECANCELED, true);
 	for (sl = c->sleepers; sl != NULL; sl = next) {
 		next = sl->next;
 		ks_coro_wake(sl->co, KS_ECANCELED);
@@ -320,6 +410,7 @@ void
 ks_conn_free(struct ks_conn *c)
 {
 	ks_peers_free(c);
+	ks_dsocks_free(c);
 	ks_tls_info_free(c->tls);
 	ks_conf_unref(c->lc->conf);
 	free(c);

@@ -18,6 +18,9 @@ struct ks_lconf;
 struct ks_worker;
 struct ks_coro;
 struct ks_tls_info;
+struct ks_dsock;
+struct ks_listener;
+struct addrinfo;
 
 /* A coroutine in ks_sleep: lives on that coroutine's stack. */
 struct ks_sleeper {
@@ -55,6 +58,10 @@ struct ks_conn {
 	char local_str[KS_ADDRSTRLEN];
 	struct ks_sleeper *sleepers; /* coroutines in ks_sleep */
 	struct ks_peer *peers;       /* outbound connections (outbound.c) */
+	/* A udp listener's session: the listener's socket as handed to
+	 * handle_dgram (there is no stream then: st is closed). */
+	struct ks_dsock *session;
+	struct ks_dsock *dsocks;     /* datagram sockets (dgram.c) */
 	bool local_known;          /* local address fetched (lazily) */
 	struct ks_conn *prev, *next; /* the worker's list */
 };
@@ -65,6 +72,12 @@ struct ks_conn {
 struct ks_conn *ks_conn_start(struct ks_worker *wk, struct ks_lconf *lc,
 			      int fd, const struct sockaddr *peer,
 			      socklen_t peer_len);
+
+/* A udp listener's session: runs the plugin's handle_dgram on the
+ * listener's socket and makes it l->session.  NULL (logged) when out of
+ * memory. */
+struct ks_conn *ks_conn_start_session(struct ks_worker *wk, struct ks_lconf *lc,
+				      struct ks_listener *l);
 
 /* Shutdown: wakes every waiting coroutine with KS_ECANCELED; from then on
  * suspending calls fail at once with KS_ECANCELED. */
@@ -91,6 +104,13 @@ void ks_conn_timer_disarm(struct ks_conn *c, struct ks_sleeper *sl);
 void ks_peers_wake(struct ks_conn *c, int status, bool cancel);
 void ks_peers_close(struct ks_conn *c);
 void ks_peers_free(struct ks_conn *c);
+
+/* outbound.c, coroutine context: resolves host:port for `socktype`
+ * (numeric addresses at once, names on a helper thread) until the
+ * absolute ev time `deadline`.  KS_OK with *res to freeaddrinfo, or
+ * KS_ERESOLVE, KS_ENOMEM, or the wait's status. */
+int ks_resolve(struct ks_conn *c, const char *host, const char *port,
+	       int socktype, double deadline, struct addrinfo **res);
 
 /* Frees a closed connection (called by the worker's reaper). */
 void ks_conn_free(struct ks_conn *c);

@@ -89,15 +89,20 @@ ks_loader_open(const char *path, struct ks_plugin_inst *pi, char *err,
 			 path, (unsigned)desc->abi, KS_PLUGIN_ABI);
 		goto fail;
 	}
-	/* Only fields appended in later ABI-compatible versions may be
-	 * missing; today that means the whole struct must be there. */
-	if (desc->size < sizeof(ks_plugin)) {
+	/* Fields appended in ABI-compatible versions may be missing from
+	 * a plugin built against an older header: handle_dgram is the first
+	 * of them. */
+	if (desc->size < offsetof(ks_plugin, handle_dgram)) {
 		snprintf(err, errlen, "%s: descriptor size %u too small", path,
 			 (unsigned)desc->size);
 		goto fail;
 	}
-	if (desc->handle == NULL) {
-		snprintf(err, errlen, "%s: plugin has no handle hook", path);
+	if (desc->size >= offsetof(ks_plugin, handle_dgram) +
+				  sizeof(desc->handle_dgram))
+		pi->handle_dgram = desc->handle_dgram;
+	if (desc->handle == NULL && pi->handle_dgram == NULL) {
+		snprintf(err, errlen, "%s: plugin has neither a handle nor a "
+			 "handle_dgram hook", path);
 		goto fail;
 	}
 	pi->dl = dl;

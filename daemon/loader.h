@@ -13,6 +13,8 @@ struct ks_plugin_inst {
 	void *dl;               /* dlopen handle, NULL when not loaded */
 	const ks_plugin *desc;  /* the plugin's descriptor */
 	void *state;            /* what init() returned */
+	/* desc->handle_dgram, or NULL when the descriptor predates it */
+	int (*handle_dgram)(ks_conn *, ks_dsock *, void *);
 	int initialised;        /* init() succeeded: fini() is due */
 };
 
@@ -24,7 +26,8 @@ char *ks_loader_resolve(const char *plugin_dir, const char *handler);
 /* Loads `path` and checks the descriptor.  On failure returns -1, leaves *pi
  * unloaded and writes a message into err: the file cannot be loaded (with
  * dlerror()), it has no KS_PLUGIN_SYMBOL, its ABI differs (naming both
- * numbers), its size is too small, or it has no handle hook. */
+ * numbers), its size is too small, or it has neither handle nor
+ * handle_dgram. */
 int ks_loader_open(const char *path, struct ks_plugin_inst *pi, char *err,
 		   size_t errlen);
 

@@ -68,6 +68,44 @@ ks_opt_int(const ks_options *o, const char *name, long long def, long long *out,
 }
 
 int
+ks_opt_int_list(const ks_options *o, const char *name, long long *vals,
+		size_t cap, size_t *n, char *err, size_t errlen)
+{
+	const config_setting_t *s = opt_lookup(o, name), *e;
+	int i, len;
+
+	*n = 0;
+	if (s == NULL)
+		return KS_OK;
+	if (!config_setting_is_array(s) && !config_setting_is_list(s))
+		return opt_type_error(name, "a list of integers", err, errlen);
+	len = config_setting_length(s);
+	if ((size_t)len > cap) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "option %s: at most %zu values",
+				 name, cap);
+		return KS_EINVAL;
+	}
+	for (i = 0; i < len; i++) {
+		e = config_setting_get_elem(s, (unsigned)i);
+		switch (config_setting_type(e)) {
+		case CONFIG_TYPE_INT:
+			vals[i] = config_setting_get_int(e);
+			break;
+		case CONFIG_TYPE_INT64:
+			vals[i] = config_setting_get_int64(e);
+			break;
+		default:
+			*n = 0;
+			return opt_type_error(name, "a list of integers", err,
+					      errlen);
+		}
+	}
+	*n = (size_t)len;
+	return KS_OK;
+}
+
+int
 ks_opt_bool(const ks_options *o, const char *name, int def, int *out, char *err,
 	    size_t errlen)
 {

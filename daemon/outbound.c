@@ -47,6 +47,7 @@ struct ks_peer {
 
 struct resolve_job {
 	char *host, *port;
+	int socktype;
 	struct addrinfo *res;
 	int rc;
 	bool abandoned;
@@ -88,7 +89,7 @@ resolve_thread(void *arg)
 {
 	struct resolve_job *j = arg;
 	struct ks_worker *wk = j->wk;
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+	struct addrinfo hints = {.ai_socktype = j->socktype,
 				 .ai_flags = AI_ADDRCONFIG};
 
 	j->rc = getaddrinfo(j->host, j->port, &hints, &j->res);
@@ -124,13 +125,11 @@ ks_resolver_destroy(struct ks_worker *wk)
 	wk->resolve_ready = false;
 }
 
-/* Resolves host:port into *res: numeric addresses at once, names on a
- * thread.  KS_OK, KS_ERESOLVE, or the wait's status (timeout, cancel). */
-static int
-resolve(struct ks_conn *c, const char *host, const char *port,
-	double deadline, struct addrinfo **res)
+int
+ks_resolve(struct ks_conn *c, const char *host, const char *port,
+	   int socktype, double deadline, struct addrinfo **res)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+	struct addrinfo hints = {.ai_socktype = socktype,
 				 .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
 	struct ks_worker *wk = c->wk;
 	struct resolve_job *j;
@@ -150,6 +149,7 @@ resolve(struct ks_conn *c, const char *host, const char *port,
 		return KS_ENOMEM;
 	}
 	j->wk = wk;
+	j->socktype = socktype;
 	j->co = ks_coro_self(&wk->sched);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -207,7 +207,7 @@ try_address(struct ks_conn *c, struct ks_peer *p, const struct addrinfo *ai,
 	/* The same socket options as the listener the connection came in
 	 * on; TCP_NODELAY in any case. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if ((what = ks_sockopts_apply(fd, c->lc, ai->ai_family)) != NULL)
+	if ((what = ks_sockopts_apply(fd, c->lc, ai->ai_family, SOCK_STREAM)) != NULL)
 		ks_conn_log(c, KS_LOG_DEBUG, "connect: %s: %s", what,
 			    strerror(errno));
 	ks_stream_init(&p->st, c->wk, c, fd, c->lc->max_line_length);
@@ -247,7 +247,7 @@ ks_connect(ks_conn *c, const char *host, const char *port, double timeout,
 		return KS_EINVAL;
 	deadline = ev_now(c->wk->loop) +
 		   (timeout > 0 ? timeout : CONNECT_DEFAULT_TIMEOUT);
-	if ((rc = resolve(c, host, port, deadline, &res)) != KS_OK)
+	if ((rc = ks_resolve(c, host, port, SOCK_STREAM, deadline, &res)) != KS_OK)
 		return rc;
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
 		freeaddrinfo(res);

@@ -308,9 +308,13 @@ ks_server_run(const char *path)
 	ev_signal_stop(sv.loop, &sv.sighup);
 	st = &sv.wk.stats;
 	ks_log(KS_LOG_INFO,
-	       "stopped: %llu connections served, %llu bytes in, %llu bytes out, "
+	       "stopped: %llu connections served, %llu datagrams in, %llu "
+	       "datagrams out, %llu bytes in, %llu bytes out, "
 	       "%llu timeouts, %llu accept errors",
-	       (unsigned long long)st->accepted, (unsigned long long)st->bytes_in,
+	       (unsigned long long)st->accepted,
+	       (unsigned long long)st->datagrams_in,
+	       (unsigned long long)st->datagrams_out,
+	       (unsigned long long)st->bytes_in,
 	       (unsigned long long)st->bytes_out,
 	       (unsigned long long)st->timeouts,
 	       (unsigned long long)st->accept_errors);

@@ -101,7 +101,8 @@ ks_worker_retire_conn(struct ks_worker *wk, struct ks_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	wk->nconns--;
-	wk->stats.closed++;
+	if (c->session == NULL)
+		wk->stats.closed++;
 	c->prev = NULL;
 	c->next = wk->zombies;
 	wk->zombies = c;

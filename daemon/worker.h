@@ -30,6 +30,9 @@ struct ks_stats {
 	uint64_t coro_failures;  /* stacks that could not be allocated */
 	uint64_t hibernations;   /* idle handler stacks paged out */
 	uint64_t tls_failures;   /* TLS handshakes that failed or timed out */
+	uint64_t datagrams_in, datagrams_out;
+	uint64_t datagrams_truncated; /* larger than max_datagram_size */
+	uint64_t datagram_errors;     /* failed recvmmsg/sendmsg */
 };
 
 struct ks_worker {

@@ -55,7 +55,8 @@ extern "C" {
 enum ks_status {
 	KS_OK = 0,
 	KS_EOF = -1,       /* the peer closed its write side (read channel) */
-	KS_ETOOLONG = -2,  /* a line exceeded the listener's max_line_length */
+	KS_ETOOLONG = -2,  /* a line exceeded the listener's max_line_length,
+			    * or a datagram its max_datagram_size */
 	KS_ETIMEDOUT = -3, /* no read or write progress for idle_timeout */
 	KS_EIO = -4,       /* a socket error; ks_conn_errno() tells which */
 	KS_ECLOSED = -5,   /* the channel was shut down or closed locally */
@@ -80,6 +81,7 @@ typedef struct ks_rchan ks_rchan;     /* the read channel of a connection */
 typedef struct ks_wchan ks_wchan;     /* the write channel of a connection */
 typedef struct ks_options ks_options; /* a listener's `options` group */
 typedef struct ks_peer ks_peer;       /* an outbound connection */
+typedef struct ks_dsock ks_dsock;     /* a datagram (UDP) socket */
 
 /* The descriptor.  Designated initialisers, please; a NULL hook means "not
  * interested".  abi must be KS_PLUGIN_ABI and size sizeof(ks_plugin): the
@@ -109,6 +111,21 @@ typedef struct ks_plugin {
 	/* Called once per listener when its configuration is released (after
 	 * the last connection that used it has ended). */
 	void (*fini)(void *state);
+
+	/* Datagram listeners (`protocol = "udp"`).  Runs in a coroutine of its
+	 * own, once per listener and configuration generation, with the
+	 * listener's socket: typically a loop of ks_dgram_recv and
+	 * ks_dgram_reply.  `conn` is the listener's session: ks_spawn,
+	 * ks_sleep, ks_connect, ks_dgram_open and ks_conn_log work on it; it
+	 * has no peer of its own (every datagram carries its sender).  After a
+	 * reload ks_dgram_recv returns KS_ECLOSED in the old generation's
+	 * handler (it may still send, e.g. replies it was working on) while
+	 * the new generation's handler takes the socket over; at shutdown it
+	 * returns KS_ECLOSED too.  A handler that returns while its listener
+	 * is still current is logged and started again a second later.
+	 * A plugin may have handle, handle_dgram or both; the loader refuses
+	 * a listener whose protocol needs the hook the plugin lacks. */
+	int (*handle_dgram)(ks_conn *conn, ks_dsock *sock, void *state);
 } ks_plugin;
 
 #define KS_PLUGIN_DEFINE(...)                                                  \
@@ -135,6 +152,12 @@ KS_API int ks_opt_double(const ks_options *o, const char *name, double def,
  * KS_EINVAL with "unknown option NAME" in err. */
 KS_API int ks_opt_check_keys(const ks_options *o, const char *const *known,
 			     char *err, size_t errlen);
+/* An array or list of integers (`ports = [ 7, 9 ]`): stores up to cap values
+ * in vals and the count in *n (0 when the key is absent).  KS_EINVAL, with
+ * a message, when it is not a list of integers or has more than cap. */
+KS_API int ks_opt_int_list(const ks_options *o, const char *name,
+			   long long *vals, size_t cap, size_t *n, char *err,
+			   size_t errlen);
 
 /* ---- Read channel ------------------------------------------------------- */
 
@@ -302,6 +325,99 @@ typedef struct ks_tls_client_opts {
 KS_API int ks_tls_upgrade(ks_peer *peer, const ks_tls_client_opts *opts);
 /* The ALPN protocol the server chose, or NULL. */
 KS_API const char *ks_peer_tls_alpn(const ks_peer *peer);
+
+/* ---- Datagrams (UDP) ---------------------------------------------------- */
+
+/* The largest datagram payload ksockd hands out (an IPv4 UDP datagram
+ * carries at most 65507 bytes, IPv6 65527). */
+#define KS_DGRAM_MAX 65535
+
+/* One received datagram.  The struct is the caller's (put it on the stack);
+ * only `data` points into the socket. */
+typedef struct ks_dgram {
+	const uint8_t *data; /* the payload; valid until the next
+			      * ks_dgram_recv on the same socket */
+	size_t len;          /* payload bytes at data */
+	size_t size;         /* the datagram's real size: larger than len
+			      * only when it was truncated (KS_ETOOLONG) */
+	struct sockaddr_storage peer; /* the sender */
+	socklen_t peer_len;
+	/* The address the datagram was sent to, with the port: on a
+	 * listener bound to a wildcard this tells which of the host's
+	 * addresses (or which multicast group) the peer used. */
+	struct sockaddr_storage local;
+	socklen_t local_len;
+	/* The source address ks_dgram_reply answers from (port 0): `local`
+	 * for unicast, the receiving interface's address when the datagram
+	 * went to a multicast group (never reply from a group address). */
+	struct sockaddr_storage reply_from;
+	socklen_t reply_from_len;
+	unsigned ifindex; /* the interface it arrived on; 0: unknown */
+} ks_dgram;
+
+/* SUSPENDS.  Receives one datagram into *d, waiting at most `timeout`
+ * seconds (0: no limit).
+ *  KS_OK: d is filled.
+ *  KS_ETOOLONG: the datagram was larger than the socket's buffer (the
+ *          listener's max_datagram_size): d->size is its real size,
+ *          d->data holds the first d->len bytes; it is consumed.
+ *  KS_ETIMEDOUT: nothing arrived in time.
+ *  KS_ECLOSED: the socket was closed, or (listener sessions) the
+ *          configuration was reloaded or the daemon is stopping.
+ *  KS_EIO: a socket error (ks_dgram_errno); on a connected socket
+ *          typically ECONNREFUSED: the peer's port is closed.
+ *  KS_ECANCELED, KS_EBUSY: see enum ks_status. */
+KS_API int ks_dgram_recv(ks_dsock *sock, ks_dgram *d, double timeout);
+
+/* SUSPENDS only while the socket's send buffer is full.  Sends one
+ * datagram of n bytes to `to` (NULL: the peer of a connected socket).  An
+ * IPv4 address may be given to an outbound socket created without a host
+ * (it is dual-stack).  KS_OK once the kernel took it; KS_ETOOLONG if it is
+ * larger than a datagram can be (EMSGSIZE); KS_EIO with ks_dgram_errno
+ * (EACCES: a broadcast address without `broadcast = true`, ENETUNREACH,
+ * ECONNREFUSED on a connected socket ...); KS_EINVAL (no address). */
+KS_API int ks_dgram_send(ks_dsock *sock, const void *buf, size_t n,
+			 const struct sockaddr *to, socklen_t tolen);
+
+/* SUSPENDS like ks_dgram_send.  Answers the datagram d: sends to its
+ * sender from d->reply_from, so that on a multi-homed host the reply
+ * leaves from the address the request went to. */
+KS_API int ks_dgram_reply(ks_dsock *sock, const ks_dgram *d, const void *buf,
+			  size_t n);
+
+/* SUSPENDS (name resolution).  Creates an outbound UDP socket that belongs
+ * to `conn` (closed when the connection ends, bounded by its idle timeout
+ * and shutdown like its channels).  host and port NULL: an unconnected
+ * dual-stack socket on an ephemeral port, for ks_dgram_send to any
+ * address.  Otherwise host:port is resolved (off the event loop, within
+ * `timeout` seconds, 0: 30 s) and the socket connected to it: it receives
+ * only that peer's datagrams and sends with to = NULL.  The socket gets
+ * the listener's type_of_service and buffer sizes.  KS_ERESOLVE,
+ * KS_ETIMEDOUT, KS_EIO, KS_ENOMEM. */
+KS_API int ks_dgram_open(ks_conn *conn, const char *host, const char *port,
+			 double timeout, ks_dsock **out);
+/* Closes an outbound socket (never a listener's: KS_EINVAL is ignored
+ * there).  A coroutine waiting on it gets KS_ECLOSED.  Never suspends. */
+KS_API void ks_dgram_close(ks_dsock *sock);
+/* The errno behind the last KS_EIO on this socket (0 if none). */
+KS_API int ks_dgram_errno(const ks_dsock *sock);
+/* The socket's own address (a listener's bound address), and the peer of
+ * a connected socket (NULL when not connected). */
+KS_API const struct sockaddr *ks_dgram_local(const ks_dsock *sock,
+					     socklen_t *len);
+KS_API const struct sockaddr *ks_dgram_peer(const ks_dsock *sock,
+					    socklen_t *len);
+
+/* ---- Addresses ---------------------------------------------------------- */
+
+#define KS_ADDR_STRLEN 128
+/* Formats "127.0.0.1:7", "[::1]:7" or "unix:/path" into buf (size bytes,
+ * KS_ADDR_STRLEN is always enough) and returns buf.  IPv4-mapped IPv6
+ * addresses are shown as IPv4. */
+KS_API const char *ks_addr_str(const struct sockaddr *sa, socklen_t len,
+			       char *buf, size_t size);
+/* The port of an IPv4/IPv6 address (host order), -1 for other families. */
+KS_API int ks_addr_port(const struct sockaddr *sa);
 
 /* ---- Logging ------------------------------------------------------------ */
 

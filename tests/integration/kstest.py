@@ -56,7 +56,7 @@ BAD_PATTERNS = (
 )
 
 _LISTEN_RE = re.compile(
-    r"listener (\S+) listening on (tcp|unix) (.+?)\s*$")
+    r"listener (\S+) listening on (tcp|udp|unix) (.+?)\s*$")
 
 
 def plugin_so(name):
@@ -454,6 +454,17 @@ class Daemon:
         except BaseException:
             s.close()
             raise
+        if track:
+            self.clients.append(s)
+        return s
+
+    def udp(self, name, timeout=SOCK_TIMEOUT, track=True):
+        """An unconnected UDP client socket of the family of listener
+        `name` (timeout 10 s); send with sock.sendto(data, d.address(name))."""
+        addr = self.address(name)
+        fam = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        s.settimeout(timeout)
         if track:
             self.clients.append(s)
         return s

@@ -452,7 +452,7 @@ START_TEST(test_protocol_errors)
 	fx_load_fails(
 		DAEMON_DOT
 		"listeners = (\n"
-		"  { name = \"x\"; protocol = \"udp\"; address = \"::1\";\n"
+		"  { name = \"x\"; protocol = \"sctp\"; address = \"::1\";\n"
 		"    port = 1; handler = \"hello\"; },\n"
 		"  { name = \"u\"; protocol = \"unix\"; address = \"DIR/u\";\n"
 		"    port = 1; handler = \"hello\"; },\n"
@@ -464,8 +464,8 @@ START_TEST(test_protocol_errors)
 		"  { name = \"h4\"; address = \"127.0.0.1:80\"; port = 1;\n"
 		"    handler = \"hello\"; }\n"
 		");\n",
-		"FILE:3: listener \"x\": unknown protocol \"udp\" (expected tcp "
-		"or unix)",
+		"FILE:3: listener \"x\": unknown protocol \"sctp\" (expected tcp, "
+		"udp or unix)",
 		"FILE:6: listener \"u\": port is not allowed for unix sockets",
 		"FILE:8: listener \"long\": unix socket path too long (108 "
 		"bytes, at most 107)",

@@ -143,7 +143,7 @@ START_TEST(test_open_no_handle)
 					err, sizeof(err)),
 			 -1);
 	ck_assert_str_eq(err, KS_TEST_PLUGIN_DIR
-			 "/nohandle.so: plugin has no handle hook");
+			 "/nohandle.so: plugin has neither a handle nor a handle_dgram hook");
 	ck_assert_ptr_null(pi.dl);
 }
 END_TEST
