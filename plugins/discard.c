@@ -1,18 +1,37 @@
 /*
- * discard: RFC 863.  Reads and throws away everything until the peer
- * closes its side; never writes.  No options.
+ * discard: RFC 863.  Never writes.
+ *
+ * TCP: reads and throws away everything until the peer closes its side.
+ *
+ * UDP: receives and counts datagrams (logged at debug level when the
+ * listener's configuration is released); nothing is ever sent, so there is
+ * no loop to protect against and nothing to rate-limit.
+ *
+ * No options.
  */
 #include <ksockd/plugin.h>
+
+#include "dgram_guard.h"
 
 static const char *const discard_keys[] = {NULL};
 
 static int
 discard_init(const ks_options *opts, void **state, char *err, size_t errlen)
 {
+	struct dg_guard *g;
+
 	*state = NULL;
-	if (opts != NULL && ks_opt_check_keys(opts, discard_keys, err, errlen))
+	if (dg_guard_init(&g, "discard", opts, discard_keys, DG_NO_REPLY, err,
+			  errlen) != 0)
 		return -1;
+	*state = g;
 	return 0;
+}
+
+static void
+discard_fini(void *state)
+{
+	dg_guard_fini(state);
 }
 
 static int
@@ -33,5 +52,12 @@ discard_handle(ks_conn *conn, ks_rchan *in, ks_wchan *out, void *state)
 	return rc == KS_EOF ? 0 : rc;
 }
 
-KS_PLUGIN_DEFINE(.name = "discard", .version = "1.0", .init = discard_init,
-		 .handle = discard_handle);
+static int
+discard_handle_dgram(ks_conn *conn, ks_dsock *sock, void *state)
+{
+	return dg_serve(conn, sock, state, NULL, NULL);
+}
+
+KS_PLUGIN_DEFINE(.name = "discard", .version = "1.1", .init = discard_init,
+		 .handle = discard_handle, .fini = discard_fini,
+		 .handle_dgram = discard_handle_dgram);

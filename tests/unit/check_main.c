@@ -19,6 +19,7 @@ main(void)
 	srunner_add_suite(sr, ks_suite_coro());
 	srunner_add_suite(sr, ks_suite_conf());
 	srunner_add_suite(sr, ks_suite_loader());
+	srunner_add_suite(sr, ks_suite_guard());
 	srunner_add_suite(sr, ks_suite_dgram());
 	srunner_add_suite(sr, ks_suite_conf_udp());
 	srunner_run_all(sr, CK_NORMAL);

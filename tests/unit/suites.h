@@ -8,6 +8,7 @@ Suite *ks_suite_stream(void);
 Suite *ks_suite_coro(void);
 Suite *ks_suite_conf(void);
 Suite *ks_suite_loader(void);
+Suite *ks_suite_guard(void);
 Suite *ks_suite_dgram(void);
 Suite *ks_suite_conf_udp(void);
 
