@@ -10,6 +10,10 @@
  * coroutine connects, runs the TLS handshake and then copies server lines
  * to stdout; a second one copies stdin lines to the server.
  *
+ * With --udp, ksock_udp_main (ksock_udp.c) runs in place of net_main: one
+ * datagram per stdin line, one stdout line per datagram.  The state and
+ * the helpers both modes share are declared in ksock.h.
+ *
  * Standard input is read by a small helper thread with plain blocking
  * read()s and handed to the loop through a pipe.  That one path works for
  * every kind of stdin: epoll refuses regular files and /dev/null, and
@@ -45,61 +49,21 @@
 #include "util.h"
 #include "worker.h"
 
-/* Exit statuses (documented in ksock(1)). */
-enum {
-	EXIT_OK = 0,
-	EXIT_USAGE = 1, /* also local errors: stdout, memory, threads */
-	EXIT_NET = 2,   /* refused, unreachable, reset, name resolution */
-	EXIT_TLS = 3,   /* handshake or certificate verification */
-	EXIT_TIMEOUT = 4,
-};
+#include "ksock.h"
 
-#define MAX_LINE (1u << 20)
 #define STACK_SIZE (256 * 1024) /* GnuTLS handshakes run on it */
 #define DEFAULT_TIMEOUT 10.0
+#define DEFAULT_WAIT 1.0
 
-struct ksock {
-	/* options */
-	const char *host, *port, *unix_path;
-	bool use_tls;
-	int verbose;
-	double timeout;
-	ks_tls_client_opts tls;
-
-	struct ev_loop *loop;
-	struct ks_worker wk;
-	struct addrinfo *ai;
-	char peer[300]; /* "127.0.0.1:9002", "unix:/path" */
-
-	struct ks_stream net, in;
-	bool net_ready, in_ready;
-	struct ks_tls_info *info;
-
-	/* connect/handshake deadline and the coroutine waiting in connect */
-	ev_timer deadline;
-	struct ks_coro *waiter;
-	ev_signal sigs[3];
-
-	/* stdin helper thread: blocking reads of fd 0 into a pipe */
-	pthread_t reader;
-	bool reader_started;
-	int pipe_w;
-	int wake_r, wake_w; /* a byte here tells the reader to stop */
-
-	int live;      /* coroutines not yet finished */
-	int status;    /* exit status; -1 while undecided */
-	char lastlog[1024]; /* last core log message: the TLS failure reason */
-};
-
-static void
-set_status(struct ksock *k, int status)
+void
+ksock_set_status(struct ksock *k, int status)
 {
 	if (k->status < 0)
 		k->status = status;
 }
 
-static void KS_PRINTF(1, 2)
-msg(const char *fmt, ...)
+void
+ksock_msg(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -128,7 +92,8 @@ log_sink(int level, const char *text, void *ud)
 		k->lastlog[--n] = '\0';
 	text = k->lastlog;
 	if (level <= KS_LOG_WARN || (k->verbose && level <= KS_LOG_INFO))
-		msg("%s%s", level == KS_LOG_WARN ? "warning: " : "", text);
+		ksock_msg("%s%s", level == KS_LOG_WARN ? "warning: " : "",
+			  text);
 }
 
 /* ---- command line ----------------------------------------------------- */
@@ -139,7 +104,11 @@ usage(FILE *f)
 	fprintf(f,
 		"usage: ksock [options] HOST PORT\n"
 		"       ksock [options] unix:PATH\n"
+		"       ksock --udp [-w SEC] [-v] HOST PORT\n"
 		"Prints what the server sends, sends standard input line by line.\n"
+		"  --udp              one datagram per line, one line per datagram\n"
+		"  -w, --wait SEC     --udp: wait for replies after the end of\n"
+		"                     input until SEC s pass without one (default 1)\n"
 		"  --tls              use TLS\n"
 		"  --ca FILE          trusted CAs (PEM; default: system store)\n"
 		"  --sni NAME         server name to send and verify (default: HOST)\n"
@@ -165,6 +134,7 @@ enum {
 	OPT_ALPN,
 	OPT_PRIORITY,
 	OPT_INSECURE,
+	OPT_UDP,
 };
 
 static const struct option long_opts[] = {
@@ -176,6 +146,8 @@ static const struct option long_opts[] = {
 	{"alpn", required_argument, NULL, OPT_ALPN},
 	{"priority", required_argument, NULL, OPT_PRIORITY},
 	{"insecure", no_argument, NULL, OPT_INSECURE},
+	{"udp", no_argument, NULL, OPT_UDP},
+	{"wait", required_argument, NULL, 'w'},
 	{"timeout", required_argument, NULL, 't'},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
@@ -183,16 +155,33 @@ static const struct option long_opts[] = {
 	{NULL, 0, NULL, 0},
 };
 
+/* A number of seconds for an option: 0, or -1 with a message. */
+static int
+parse_seconds(const char *arg, const char *what, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(arg, &end);
+	if (errno != 0 || end == arg || *end != '\0' ||
+	    !(*out >= 0 && *out < 1e9)) {
+		ksock_msg("bad %s '%s' (seconds, 0: none)", what, arg);
+		return -1;
+	}
+	return 0;
+}
+
 /* 0 to go on, else an exit status (-h and -V end with 0 via *done). */
 static int
 parse_args(struct ksock *k, int argc, char **argv, bool *done)
 {
 	static char hostbuf[256];
-	char *end;
+	bool wait_set = false;
 	int c, n;
 
 	*done = false;
-	while ((c = getopt_long(argc, argv, "hVvt:", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hVvt:w:", long_opts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case OPT_TLS: k->use_tls = true; break;
 		case OPT_CA: k->tls.ca_file = optarg; break;
@@ -202,15 +191,16 @@ parse_args(struct ksock *k, int argc, char **argv, bool *done)
 		case OPT_ALPN: k->tls.alpn = optarg; break;
 		case OPT_PRIORITY: k->tls.priority = optarg; break;
 		case OPT_INSECURE: k->tls.insecure = 1; break;
+		case OPT_UDP: k->udp = true; break;
 		case 'v': k->verbose++; break;
 		case 't':
-			errno = 0;
-			k->timeout = strtod(optarg, &end);
-			if (errno != 0 || end == optarg || *end != '\0' ||
-			    !(k->timeout >= 0 && k->timeout < 1e9)) {
-				msg("bad timeout '%s' (seconds, 0: none)", optarg);
+			if (parse_seconds(optarg, "timeout", &k->timeout) != 0)
 				return EXIT_USAGE;
-			}
+			break;
+		case 'w':
+			if (parse_seconds(optarg, "wait", &k->wait) != 0)
+				return EXIT_USAGE;
+			wait_set = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -229,7 +219,7 @@ parse_args(struct ksock *k, int argc, char **argv, bool *done)
 	if (n == 1 && strncmp(argv[optind], "unix:", 5) == 0) {
 		k->unix_path = argv[optind] + 5;
 		if (*k->unix_path == '\0') {
-			msg("empty unix socket path");
+			ksock_msg("empty unix socket path");
 			return EXIT_USAGE;
 		}
 	} else if (n == 2) {
@@ -247,14 +237,26 @@ parse_args(struct ksock *k, int argc, char **argv, bool *done)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (k->udp && k->use_tls) {
+		ksock_msg("--tls cannot be used with --udp (no DTLS)");
+		return EXIT_USAGE;
+	}
+	if (k->udp && k->unix_path != NULL) {
+		ksock_msg("--udp needs HOST PORT, not unix:PATH");
+		return EXIT_USAGE;
+	}
+	if (wait_set && !k->udp) {
+		ksock_msg("--wait needs --udp");
+		return EXIT_USAGE;
+	}
 	if ((k->tls.cert_file != NULL) != (k->tls.key_file != NULL)) {
-		msg("--cert and --key go together");
+		ksock_msg("--cert and --key go together");
 		return EXIT_USAGE;
 	}
 	if (!k->use_tls && (k->tls.ca_file || k->tls.server_name ||
 			    k->tls.cert_file || k->tls.alpn || k->tls.priority ||
 			    k->tls.insecure)) {
-		msg("TLS options need --tls");
+		ksock_msg("TLS options need --tls");
 		return EXIT_USAGE;
 	}
 	/* The host is both the SNI and the name verified, unless --sni says
@@ -290,8 +292,9 @@ connect_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ks_coro_wake(k->waiter, KS_OK);
 }
 
-static void
-describe_addr(const struct sockaddr *sa, socklen_t len, char *buf, size_t n)
+void
+ksock_describe_addr(const struct sockaddr *sa, socklen_t len, char *buf,
+		    size_t n)
 {
 	char h[INET6_ADDRSTRLEN], p[16];
 
@@ -357,6 +360,7 @@ open_connection(struct ksock *k)
 {
 	struct sockaddr_un sun;
 	struct addrinfo *ai;
+	bool multi;
 	int fd = -1, rc = KS_EIO, err = 0;
 
 	if (k->unix_path != NULL) {
@@ -368,35 +372,36 @@ open_connection(struct ksock *k)
 		err = errno;
 	} else {
 		for (ai = k->ai; ai != NULL && fd < 0; ai = ai->ai_next) {
-			describe_addr(ai->ai_addr, ai->ai_addrlen, k->peer,
-				      sizeof(k->peer));
+			ksock_describe_addr(ai->ai_addr, ai->ai_addrlen,
+					    k->peer, sizeof(k->peer));
 			fd = connect_one(k, ai->ai_addr, ai->ai_addrlen, &rc);
 			err = errno;
 			if (fd < 0 && rc == KS_EIO && k->verbose)
-				msg("connect to %s: %s", k->peer, strerror(err));
+				ksock_msg("connect to %s: %s", k->peer,
+					  strerror(err));
 			if (rc == KS_ETIMEDOUT || rc == KS_ECANCELED)
 				break;
 		}
 	}
 	if (fd < 0) {
 		if (rc == KS_ETIMEDOUT) {
-			msg("connect to %s: timed out after %g s", k->peer,
-			    k->timeout);
-			set_status(k, EXIT_TIMEOUT);
+			ksock_msg("connect to %s: timed out after %g s",
+				  k->peer, k->timeout);
+			ksock_set_status(k, EXIT_TIMEOUT);
 		} else if (rc != KS_ECANCELED) {
-			msg("connect to %s: %s",
-			    k->unix_path ? k->peer
-					 : (k->ai && k->ai->ai_next ? k->host
-								    : k->peer),
-			    strerror(err));
-			set_status(k, EXIT_NET);
+			/* one address: show it; several: the name */
+			multi = k->unix_path == NULL && k->ai != NULL &&
+				k->ai->ai_next != NULL;
+			ksock_msg("connect to %s: %s",
+				  multi ? k->host : k->peer, strerror(err));
+			ksock_set_status(k, EXIT_NET);
 		}
 		return rc;
 	}
 	ks_stream_init(&k->net, &k->wk, NULL, fd, MAX_LINE);
 	k->net_ready = true;
 	if (k->verbose)
-		msg("connected to %s", k->peer);
+		ksock_msg("connected to %s", k->peer);
 	return KS_OK;
 }
 
@@ -417,16 +422,17 @@ start_tls(struct ksock *k)
 		return KS_OK;
 	}
 	if (rc == KS_ETIMEDOUT) {
-		msg("TLS handshake with %s: timed out after %g s", k->peer,
-		    k->timeout);
-		set_status(k, EXIT_TIMEOUT);
+		ksock_msg("TLS handshake with %s: timed out after %g s",
+			  k->peer, k->timeout);
+		ksock_set_status(k, EXIT_TIMEOUT);
 	} else if (rc == KS_ETLS) {
-		msg("TLS handshake with %s failed: %s", k->peer,
-		    k->lastlog[0] ? k->lastlog : ks_strerror(rc));
-		set_status(k, EXIT_TLS);
+		ksock_msg("TLS handshake with %s failed: %s", k->peer,
+			  k->lastlog[0] ? k->lastlog : ks_strerror(rc));
+		ksock_set_status(k, EXIT_TLS);
 	} else if (rc != KS_ECLOSED && rc != KS_ECANCELED) {
-		msg("TLS handshake with %s: %s", k->peer, ks_strerror(rc));
-		set_status(k, EXIT_NET);
+		ksock_msg("TLS handshake with %s: %s", k->peer,
+			  ks_strerror(rc));
+		ksock_set_status(k, EXIT_NET);
 	}
 	return rc;
 }
@@ -476,25 +482,25 @@ out:
 }
 
 /* Starts the reader thread and the stdin stream on the pipe's read end. */
-static int
-open_stdin(struct ksock *k)
+int
+ksock_open_stdin(struct ksock *k)
 {
 	sigset_t all, old;
 	int p[2], wake[2], rc;
 
 	if (pipe2(p, O_CLOEXEC) != 0) {
-		msg("pipe: %s", strerror(errno));
+		ksock_msg("pipe: %s", strerror(errno));
 		return -1;
 	}
 	if (fcntl(p[0], F_SETFL, O_NONBLOCK) != 0) {
-		msg("fcntl: %s", strerror(errno));
+		ksock_msg("fcntl: %s", strerror(errno));
 		close(p[0]);
 		close(p[1]);
 		return -1;
 	}
 	k->pipe_w = p[1];
 	if (pipe2(wake, O_CLOEXEC) != 0) {
-		msg("pipe: %s", strerror(errno));
+		ksock_msg("pipe: %s", strerror(errno));
 		close(p[0]);
 		close(p[1]);
 		k->pipe_w = -1;
@@ -508,7 +514,7 @@ open_stdin(struct ksock *k)
 	rc = pthread_create(&k->reader, NULL, reader_main, k);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
-		msg("pthread_create: %s", strerror(rc));
+		ksock_msg("pthread_create: %s", strerror(rc));
 		close(p[0]);
 		close(p[1]);
 		close(wake[0]);
@@ -552,13 +558,13 @@ coro_done(void *ud)
 		ev_break(k->loop, EVBREAK_ALL);
 }
 
-static int
-spawn(struct ksock *k, ks_coro_fn fn)
+int
+ksock_spawn(struct ksock *k, ks_coro_fn fn)
 {
 	struct ks_coro *co = ks_coro_new(&k->wk.sched, fn, k, coro_done, k);
 
 	if (co == NULL) {
-		msg("cannot allocate a coroutine stack");
+		ksock_msg("cannot allocate a coroutine stack");
 		return -1;
 	}
 	k->live++;
@@ -579,7 +585,8 @@ stdin_main(void *arg)
 	for (;;) {
 		rc = ks_read_line(&k->in.in, &line, &len);
 		if (rc == KS_ETOOLONG) {
-			msg("input line longer than %u bytes not sent", MAX_LINE);
+			ksock_msg("input line longer than %u bytes not sent",
+				  MAX_LINE);
 			continue;
 		}
 		if (rc != KS_OK && !(rc == KS_EOF && len > 0))
@@ -596,15 +603,15 @@ stdin_main(void *arg)
 	if (rc == KS_EOF) {
 		rc = ks_shutdown(out);
 		if (rc == KS_OK && k->verbose)
-			msg("end of input: write side shut down");
+			ksock_msg("end of input: write side shut down");
 	} else if (rc == KS_EIO) {
-		msg("reading standard input: %s", strerror(k->in.in.err));
-		set_status(k, EXIT_USAGE);
+		ksock_msg("reading standard input: %s", strerror(k->in.in.err));
+		ksock_set_status(k, EXIT_USAGE);
 	}
 }
 
-static void
-close_streams(struct ksock *k)
+void
+ksock_close_streams(struct ksock *k)
 {
 	if (k->in_ready)
 		ks_stream_close(&k->in);
@@ -612,13 +619,13 @@ close_streams(struct ksock *k)
 		ks_stream_close(&k->net);
 }
 
-static int
-print_line(struct ksock *k, const char *line, size_t len)
+int
+ksock_print_line(struct ksock *k, const char *line, size_t len)
 {
 	if ((len > 0 && fwrite(line, 1, len, stdout) != len) ||
 	    fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
-		msg("writing standard output: %s", strerror(errno));
-		set_status(k, EXIT_USAGE);
+		ksock_msg("writing standard output: %s", strerror(errno));
+		ksock_set_status(k, EXIT_USAGE);
 		return -1;
 	}
 	return 0;
@@ -644,39 +651,41 @@ net_main(void *arg)
 	ev_timer_stop(k->loop, &k->deadline);
 	if (rc != KS_OK)
 		goto out;
-	if (open_stdin(k) != 0 || spawn(k, stdin_main) != 0) {
-		set_status(k, EXIT_USAGE);
+	if (ksock_open_stdin(k) != 0 || ksock_spawn(k, stdin_main) != 0) {
+		ksock_set_status(k, EXIT_USAGE);
 		goto out;
 	}
 	for (;;) {
 		rc = ks_read_line(&k->net.in, &line, &len);
 		if (rc == KS_ETOOLONG) {
-			msg("server line longer than %u bytes skipped",
-			    MAX_LINE);
+			ksock_msg("server line longer than %u bytes skipped",
+				  MAX_LINE);
 			continue;
 		}
-		if (rc == KS_EOF && len > 0 && print_line(k, line, len) != 0)
+		if (rc == KS_EOF && len > 0 &&
+		    ksock_print_line(k, line, len) != 0)
 			break;
 		if (rc == KS_EOF) {
-			if (print_line(k, "Server closed a connection", 26) != 0)
+			if (ksock_print_line(k, "Server closed a connection",
+					     26) != 0)
 				break;
-			set_status(k, EXIT_OK);
+			ksock_set_status(k, EXIT_OK);
 			break;
 		}
 		if (rc != KS_OK) {
 			if (rc == KS_EIO) {
-				msg("connection to %s: %s", k->peer,
-				    strerror(k->net.in.err));
-				set_status(k, EXIT_NET);
+				ksock_msg("connection to %s: %s", k->peer,
+					  strerror(k->net.in.err));
+				ksock_set_status(k, EXIT_NET);
 			}
 			break;
 		}
-		if (print_line(k, line, len) != 0)
+		if (ksock_print_line(k, line, len) != 0)
 			break;
 	}
 out:
 	/* Ends the stdin coroutine too: its waits return KS_ECLOSED. */
-	close_streams(k);
+	ksock_close_streams(k);
 }
 
 /* ---- main ---------------------------------------------------------------- */
@@ -688,10 +697,10 @@ signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	set_status(k, 128 + w->signum);
+	ksock_set_status(k, 128 + w->signum);
 	if (k->waiter != NULL)
 		ks_coro_wake(k->waiter, KS_ECANCELED);
-	close_streams(k);
+	ksock_close_streams(k);
 }
 
 static int
@@ -702,7 +711,7 @@ resolve(struct ksock *k)
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_socktype = k->udp ? SOCK_DGRAM : SOCK_STREAM;
 	hints.ai_flags = AI_ADDRCONFIG;
 	rc = getaddrinfo(k->host, k->port, &hints, &k->ai);
 	if (rc == EAI_ADDRFAMILY || rc == EAI_NONAME) {
@@ -711,8 +720,9 @@ resolve(struct ksock *k)
 		rc = getaddrinfo(k->host, k->port, &hints, &k->ai);
 	}
 	if (rc != 0) {
-		msg("%s port %s: %s", k->host, k->port,
-		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		ksock_msg("%s port %s: %s", k->host, k->port,
+			  rc == EAI_SYSTEM ? strerror(errno)
+					   : gai_strerror(rc));
 		return -1;
 	}
 	return 0;
@@ -730,12 +740,14 @@ main(int argc, char **argv)
 	memset(&k, 0, sizeof(k));
 	k.status = -1;
 	k.timeout = DEFAULT_TIMEOUT;
+	k.wait = DEFAULT_WAIT;
 	k.pipe_w = -1;
+	k.u.fd = -1;
 	if ((rc = parse_args(&k, argc, argv, &done)) != 0 || done)
 		return rc;
 	if (k.unix_path != NULL &&
 	    strlen(k.unix_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-		msg("unix socket path too long: %s", k.unix_path);
+		ksock_msg("unix socket path too long: %s", k.unix_path);
 		return EXIT_USAGE;
 	}
 	ks_log_init(KS_LOG_PLAIN, KS_LOG_INFO);
@@ -745,7 +757,7 @@ main(int argc, char **argv)
 
 	k.loop = ev_default_loop(EVFLAG_AUTO);
 	if (k.loop == NULL) {
-		msg("cannot initialise the event loop");
+		ksock_msg("cannot initialise the event loop");
 		freeaddrinfo(k.ai);
 		return EXIT_USAGE;
 	}
@@ -757,13 +769,13 @@ main(int argc, char **argv)
 		ev_unref(k.loop);
 	}
 	ev_timer_init(&k.deadline, deadline_cb, 0, 0);
-	if (spawn(&k, net_main) != 0)
-		set_status(&k, EXIT_USAGE);
+	if (ksock_spawn(&k, k.udp ? ksock_udp_main : net_main) != 0)
+		ksock_set_status(&k, EXIT_USAGE);
 	/* The coroutine may already be done (e.g. an immediate refusal). */
 	if (k.live > 0)
 		ev_run(k.loop, 0);
 
-	close_streams(&k);
+	ksock_close_streams(&k);
 	stop_reader(&k);
 	for (i = 0; i < KS_ARRAY_SIZE(signums); i++) {
 		ev_ref(k.loop);

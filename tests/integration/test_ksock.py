@@ -1,7 +1,8 @@
 """The ksock client tool against ksockd, openssl s_server and gnutls-serv:
 the seed's dialogue over TCP and Unix sockets, half-close, TLS with
 verification (and its failures), client certificates, and the exit
-statuses (0 ok, 1 usage, 2 network, 3 TLS, 4 timeout)."""
+statuses (0 ok, 1 usage, 2 network, 3 TLS, 4 timeout).  `ksock --udp`
+against a Python UDP server thread and ksockd's UDP echo."""
 
 import os
 import select
@@ -9,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -27,17 +29,22 @@ def setUpModule():
     C = tlscerts.certs()
 
 
-def ksock(args, input=b"", stdin=None, timeout=RUN_TIMEOUT):
-    """Runs ksock to completion: (exit status, stdout, stderr) as text."""
+def ksock_raw(args, input=b"", stdin=None, timeout=RUN_TIMEOUT):
+    """Runs ksock to completion: (exit status, stdout bytes, stderr text)."""
     kw = {"input": input} if stdin is None else {"stdin": stdin}
     p = subprocess.run([KSOCK] + [str(a) for a in args], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=timeout, **kw)
-    out = p.stdout.decode("utf-8", "replace")
     err = p.stderr.decode("utf-8", "replace")
     pat = bad_output(err)
     if pat is not None:
         raise AssertionError("ksock stderr contains %r:\n%s" % (pat, err))
-    return p.returncode, out, err
+    return p.returncode, p.stdout, err
+
+
+def ksock(args, input=b"", stdin=None, timeout=RUN_TIMEOUT):
+    """Runs ksock to completion: (exit status, stdout, stderr) as text."""
+    rc, out, err = ksock_raw(args, input, stdin, timeout)
+    return rc, out.decode("utf-8", "replace"), err
 
 
 class ServerProcess:
@@ -345,6 +352,245 @@ class GnutlsServTest(unittest.TestCase):
         rc, out, err = ksock(["--tls", "--ca", C.ca, "localhost", port],
                              input=b"ping\n")
         self.assertEqual(rc, 3, err)
+
+
+# ---- ksock --udp -----------------------------------------------------------
+
+UDP_MAX = 65507  # the largest UDP payload over IPv4
+
+
+def have_ipv6():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+class UdpServer:
+    """A UDP server thread on host, ephemeral port.  It echoes every
+    datagram at once, or with hold=True keeps them for reply()."""
+
+    def __init__(self, host="127.0.0.1", hold=False):
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(fam, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.port = self.sock.getsockname()[1]
+        self.hold = hold
+        self.received = []  # (payload, sender address)
+        self.cond = threading.Condition()
+        self.stop_r, self.stop_w = os.pipe()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while True:
+            r, _, _ = select.select([self.sock, self.stop_r], [], [])
+            if self.stop_r in r:
+                return
+            data, addr = self.sock.recvfrom(1 << 17)
+            with self.cond:
+                self.received.append((data, addr))
+                self.cond.notify_all()
+            if not self.hold:
+                self.sock.sendto(data, addr)
+
+    def payloads(self):
+        with self.cond:
+            return [d for d, _ in self.received]
+
+    def wait_received(self, n, timeout=RUN_TIMEOUT):
+        with self.cond:
+            if not self.cond.wait_for(lambda: len(self.received) >= n,
+                                      timeout):
+                raise AssertionError("the UDP server got %d of %d datagrams"
+                                     % (len(self.received), n))
+
+    def reply(self, i):
+        """Echoes the i-th datagram received (hold mode)."""
+        with self.cond:
+            data, addr = self.received[i]
+        self.sock.sendto(data, addr)
+
+    def close(self):
+        os.write(self.stop_w, b"x")
+        self.thread.join(RUN_TIMEOUT)
+        os.close(self.stop_r)
+        os.close(self.stop_w)
+        self.sock.close()
+
+
+def closed_udp_port(host="127.0.0.1"):
+    """A UDP port nothing listens on (bound a moment ago, then closed)."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class UdpTest(unittest.TestCase):
+    def server(self, host="127.0.0.1", hold=False):
+        srv = UdpServer(host, hold)
+        self.addCleanup(srv.close)
+        return srv
+
+    def test_udp_lines_ipv4(self):
+        srv = self.server()
+        rc, out, err = ksock_raw(["--udp", "-v", "-w", "0.5", "127.0.0.1",
+                                  srv.port],
+                                 input=b"hello\n\nworld\r\nlast")
+        self.assertEqual(rc, 0, err)
+        # CRLF and LF stripped, the empty line is an empty datagram, the
+        # unterminated last line is sent too
+        self.assertEqual(srv.payloads(), [b"hello", b"", b"world", b"last"])
+        self.assertEqual(out, b"hello\n\nworld\nlast\n")
+        self.assertIn("sent 5 bytes", err)
+        self.assertIn("sent 0 bytes", err)
+        self.assertIn("received 5 bytes from 127.0.0.1:%d" % srv.port, err)
+
+    @unittest.skipUnless(have_ipv6(), "no IPv6 loopback")
+    def test_udp_lines_ipv6(self):
+        srv = self.server("::1")
+        for host in ("::1", "[::1]"):
+            rc, out, err = ksock_raw(["--udp", "-v", "-w", "0.5", host,
+                                      srv.port], input=b"ping\npong\n")
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(out, b"ping\npong\n")
+            self.assertIn("received 4 bytes from [::1]:%d" % srv.port, err)
+
+    def test_udp_binary(self):
+        # every byte but LF, NUL first; a CR inside a line is data
+        payload = bytes(b for b in range(256) if b != 10)
+        srv = self.server()
+        rc, out, err = ksock_raw(["--udp", "-w", "0.5", "127.0.0.1",
+                                  srv.port], input=payload + b"\na\rb\n")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(srv.payloads(), [payload, b"a\rb"])
+        self.assertEqual(out, payload + b"\na\rb\n")
+
+    def test_udp_largest_datagram(self):
+        big = bytes(ord("a") + i % 26 for i in range(UDP_MAX))
+        srv = self.server()
+        rc, out, err = ksock_raw(["--udp", "-w", "0.5", "127.0.0.1",
+                                  srv.port], input=big + b"\n")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(srv.payloads(), [big])
+        self.assertEqual(out, big + b"\n")
+
+    def test_udp_line_too_long(self):
+        # skipped with a message, the next line still goes out, status 1
+        srv = self.server()
+        rc, out, err = ksock_raw(["--udp", "-w", "0.5", "127.0.0.1",
+                                  srv.port],
+                                 input=b"x" * (UDP_MAX + 1) + b"\nnext\n")
+        self.assertEqual(rc, 1, err)
+        self.assertIn("line too long for a datagram (%d bytes)"
+                      % (UDP_MAX + 1), err)
+        self.assertEqual(srv.payloads(), [b"next"])
+        self.assertEqual(out, b"next\n")
+
+    def run_held(self, srv, wait):
+        """Starts ksock --udp on a holding server, sends two lines, waits
+        until both arrived and closes stdin: the Popen."""
+        p = subprocess.Popen([KSOCK, "--udp", "-w", str(wait), "127.0.0.1",
+                              str(srv.port)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(self.reap, p)
+        p.stdin.write(b"first\nsecond\n")
+        p.stdin.flush()
+        srv.wait_received(2)
+        p.stdin.close()
+        p.stdin = None  # communicate() then only reads
+        return p
+
+    def reap(self, p):
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+        p.stdout.close()
+        p.stderr.close()
+
+    def test_udp_replies_after_eof(self):
+        srv = self.server(hold=True)
+        p = self.run_held(srv, 2)
+        t0 = time.monotonic()
+        srv.reply(0)
+        srv.reply(1)
+        out, err = p.communicate(timeout=RUN_TIMEOUT)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(out, b"first\nsecond\n")
+        # it waited for silence, then ended on its own
+        self.assertLess(time.monotonic() - t0, RUN_TIMEOUT)
+
+    def test_udp_wait_restarts_per_reply(self):
+        # -w 3: a reply 1.5 s after EOF, the next 2.25 s later (3.75 s
+        # after EOF, past the first period): both are printed because
+        # every datagram restarts the period.
+        srv = self.server(hold=True)
+        p = self.run_held(srv, 3)
+        # deliberate delays (what is tested), not synchronisation
+        delay = threading.Event()
+        delay.wait(1.5)
+        srv.reply(0)
+        delay.wait(2.25)
+        self.assertIsNone(p.poll(), "ksock ended before the second reply")
+        srv.reply(1)
+        out, err = p.communicate(timeout=RUN_TIMEOUT)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(out, b"first\nsecond\n")
+
+    def test_udp_no_reply(self):
+        srv = self.server(hold=True)
+        rc, out, err = ksock_raw(["--udp", "-w", "0.2", "127.0.0.1",
+                                  srv.port], input=b"anyone?\n")
+        self.assertEqual((rc, out), (0, b""), err)
+        self.assertEqual(srv.payloads(), [b"anyone?"])
+        with open(os.devnull, "rb") as f:
+            rc, out, err = ksock_raw(["--udp", "-w", "0", "127.0.0.1",
+                                      srv.port], stdin=f)
+        self.assertEqual((rc, out), (0, b""), err)
+
+    def test_udp_refused(self):
+        hosts = ["127.0.0.1"] + (["::1"] if have_ipv6() else [])
+        for host in hosts:
+            port = closed_udp_port(host)
+            rc, out, err = ksock_raw(["--udp", "-w", "5", host, port],
+                                     input=b"hello\n")
+            self.assertEqual(rc, 2, (host, err))
+            self.assertIn("refused", err)
+
+    def test_udp_usage(self):
+        for args in (["--udp", "--tls", "127.0.0.1", "7"],
+                     ["--udp", "--tls", "--insecure", "127.0.0.1", "7"],
+                     ["--udp", "--ca", "x", "127.0.0.1", "7"],
+                     ["--udp", "unix:/nonexistent"],
+                     ["--udp", "-w", "x", "127.0.0.1", "7"],
+                     ["--udp", "--wait", "-1", "127.0.0.1", "7"],
+                     ["-w", "1", "127.0.0.1", "7"],
+                     ["--udp", "127.0.0.1"]):
+            rc, out, err = ksock_raw(args)
+            self.assertEqual(rc, 1, (args, err))
+        rc, out, err = ksock_raw(["--udp", "--tls", "127.0.0.1", "7"])
+        self.assertIn("--udp", err)
+
+    def test_udp_unresolvable(self):
+        rc, out, err = ksock_raw(["--udp", "no-such-host.invalid", "7"])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("no-such-host.invalid", err)
+
+
+class KsockdUdpTest(KsTestCase):
+    def test_daemon_udp_echo(self):
+        d = self.start_daemon([{"name": "uecho", "protocol": "udp",
+                                "address": "127.0.0.1", "port": 0,
+                                "handler": "echo"}])
+        port = d.address("uecho")[1]
+        rc, out, err = ksock_raw(["--udp", "-v", "-w", "0.5", "127.0.0.1",
+                                  port], input=b"one\ntwo\x00three\n")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out, b"one\ntwo\x00three\n")
+        self.assertIn("received 3 bytes from 127.0.0.1:%d" % port, err)
 
 
 if __name__ == "__main__":
