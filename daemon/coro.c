@@ -499,15 +499,21 @@ ks_coro_suspend(struct ks_sched *s)
 }
 
 static void
-runq_push(struct ks_sched *s, struct ks_coro *co)
+queue_push(struct ks_coro **head, struct ks_coro **tail, struct ks_coro *co)
 {
 	co->state = KS_CORO_QUEUED;
 	co->next = NULL;
-	if (s->runq_tail != NULL)
-		s->runq_tail->next = co;
+	if (*tail != NULL)
+		(*tail)->next = co;
 	else
-		s->runq_head = co;
-	s->runq_tail = co;
+		*head = co;
+	*tail = co;
+}
+
+static void
+runq_push(struct ks_sched *s, struct ks_coro *co)
+{
+	queue_push(&s->runq_head, &s->runq_tail, co);
 }
 
 void
@@ -518,7 +524,9 @@ ks_coro_yield(struct ks_sched *s)
 	if (co == NULL)
 		abort();
 	co->wake_status = 0;
-	runq_push(s, co);
+	/* Not the run queue: that is drained until empty, and a coroutine
+	 * that keeps yielding would keep the loop from ever polling. */
+	queue_push(&s->yieldq_head, &s->yieldq_tail, co);
 	(void)switch_out(s, co);
 }
 
@@ -537,7 +545,7 @@ ks_coro_wake(struct ks_coro *co, int status)
 	runq_push(s, co);
 }
 
-void
+bool
 ks_sched_run_queue(struct ks_sched *s)
 {
 	struct ks_coro *co;
@@ -549,4 +557,9 @@ ks_sched_run_queue(struct ks_sched *s)
 		co->state = KS_CORO_SUSPENDED;
 		ks_coro_resume(co, co->wake_status);
 	}
+	/* Those that yielded run next time, after a poll. */
+	s->runq_head = s->yieldq_head;
+	s->runq_tail = s->yieldq_tail;
+	s->yieldq_head = s->yieldq_tail = NULL;
+	return s->runq_head != NULL;
 }

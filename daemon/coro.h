@@ -56,6 +56,7 @@ struct ks_sched {
 	void *main_sp;
 	void *main_uctx;
 	struct ks_coro *runq_head, *runq_tail;
+	struct ks_coro *yieldq_head, *yieldq_tail; /* yielded this round */
 	struct ks_coro *free_list; /* finished coroutines kept with their stacks */
 	size_t nfree, max_free;
 	size_t stack_size;         /* usable bytes per coroutine */
@@ -98,8 +99,9 @@ void ks_coro_resume(struct ks_coro *co, int status);
 int ks_coro_suspend(struct ks_sched *s);
 
 /* Coroutine context only: lets the loop run other callbacks and
- * coroutines, and continues at the next ks_sched_run_queue (before the
- * next poll).  For fairness when a coroutine would otherwise never wait. */
+ * coroutines, and continues at the ks_sched_run_queue after the current
+ * one, i.e. after the loop has polled once more.  For fairness when a
+ * coroutine would otherwise never wait. */
 void ks_coro_yield(struct ks_sched *s);
 
 /* Any context: makes a suspended coroutine runnable with `status`.  From
@@ -107,8 +109,11 @@ void ks_coro_yield(struct ks_sched *s);
  * it is queued and runs at the next ks_sched_run_queue. */
 void ks_coro_wake(struct ks_coro *co, int status);
 
-/* Main context: runs queued coroutines until the queue is empty. */
-void ks_sched_run_queue(struct ks_sched *s);
+/* Main context: runs queued coroutines until the queue is empty (those
+ * they wake included), then queues the ones that yielded meanwhile for the
+ * next call.  Returns true if any did: the caller must not block in its
+ * next poll. */
+bool ks_sched_run_queue(struct ks_sched *s);
 
 static inline struct ks_coro *
 ks_coro_self(const struct ks_sched *s)

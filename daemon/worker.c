@@ -18,15 +18,27 @@ prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 	struct ks_worker *wk = KS_CONTAINER_OF(w, struct ks_worker, prepare);
 	struct ks_conn *c;
 
-	(void)loop;
 	(void)revents;
-	ks_sched_run_queue(&wk->sched);
+	/* Coroutines that yielded run after the next poll, which must then
+	 * not block: an active idle watcher makes libev poll with timeout 0. */
+	if (ks_sched_run_queue(&wk->sched))
+		ev_idle_start(loop, &wk->idle);
+	else
+		ev_idle_stop(loop, &wk->idle);
 	while ((c = wk->zombies) != NULL) {
 		wk->zombies = c->next;
 		ks_conn_free(c);
 	}
 	if (wk->on_idle != NULL && wk->nconns == 0)
 		wk->on_idle(wk);
+}
+
+static void
+idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
 }
 
 static void
@@ -49,6 +61,7 @@ ks_worker_init(struct ks_worker *wk, struct ev_loop *loop, size_t stack_size)
 	ks_sched_init(&wk->sched, stack_size);
 	ks_bufpool_init(&wk->pool, 1024);
 	ev_prepare_init(&wk->prepare, prepare_cb);
+	ev_idle_init(&wk->idle, idle_cb);
 	ev_prepare_start(loop, &wk->prepare);
 	ev_timer_init(&wk->sweep, sweep_cb, 1.0, 1.0);
 	ev_timer_start(loop, &wk->sweep);
@@ -64,14 +77,19 @@ void
 ks_worker_destroy(struct ks_worker *wk)
 {
 	struct ks_conn *c;
+	int i;
 
 	while ((c = wk->conns) != NULL)
 		ks_conn_abort(c);
-	ks_sched_run_queue(&wk->sched);
+	/* A few rounds for coroutines that yield on their way out; one that
+	 * yields forever is left behind (the process is exiting). */
+	for (i = 0; i < 16 && ks_sched_run_queue(&wk->sched); i++)
+		;
 	while ((c = wk->zombies) != NULL) {
 		wk->zombies = c->next;
 		ks_conn_free(c);
 	}
+	ev_idle_stop(wk->loop, &wk->idle);
 	ev_prepare_stop(wk->loop, &wk->prepare);
 	ks_resolver_destroy(wk);
 	ev_ref(wk->loop);

@@ -40,6 +40,8 @@ struct ks_worker {
 	struct ks_sched sched;
 	struct ks_bufpool pool;
 	ev_prepare prepare; /* runs queued coroutines, reaps closed conns */
+	ev_idle idle;       /* active while yielded coroutines wait: the
+			     * next poll must not block */
 	ev_timer sweep;     /* once a second: hibernate idle handlers */
 	struct ks_conn *conns;   /* live connections */
 	struct ks_conn *zombies; /* closed, to be freed at the next prepare */

@@ -251,6 +251,50 @@ START_TEST(test_hibernate_keeps_state_frees_pages)
 }
 END_TEST
 
+struct yielder {
+	struct ks_sched *s;
+	int steps;
+	int stop;
+};
+
+static void
+yield_body(void *arg)
+{
+	struct yielder *y = arg;
+
+	while (!y->stop) {
+		y->steps++;
+		ks_coro_yield(y->s);
+	}
+}
+
+/* A coroutine that yields in a loop runs one step per run of the queue:
+ * the queue returns (so the loop can poll) and says more is pending. */
+START_TEST(test_yield_runs_once_per_round)
+{
+	struct ks_sched s;
+	struct yielder y = {&s, 0, 0};
+	struct ks_coro *co;
+
+	ks_sched_init(&s, 65536);
+	co = ks_coro_new(&s, yield_body, &y, NULL, NULL);
+	ks_coro_resume(co, KS_OK);
+	ck_assert_int_eq(y.steps, 1);
+	/* It yielded outside a run of the queue (as from an I/O callback):
+	 * this run only queues it for the next. */
+	ck_assert(ks_sched_run_queue(&s));
+	ck_assert_int_eq(y.steps, 1);
+	ck_assert(ks_sched_run_queue(&s));
+	ck_assert_int_eq(y.steps, 2);
+	ck_assert(ks_sched_run_queue(&s));
+	ck_assert_int_eq(y.steps, 3);
+	y.stop = 1;
+	ck_assert(!ks_sched_run_queue(&s));
+	ck_assert_uint_eq(s.live, 0);
+	ks_sched_destroy(&s);
+}
+END_TEST
+
 Suite *
 ks_suite_coro(void)
 {
@@ -262,6 +306,7 @@ ks_suite_coro(void)
 	tcase_add_test(tc, test_wake_status_and_done_hook);
 	tcase_add_test(tc, test_many_and_stack_reuse);
 	tcase_add_test(tc, test_stack_is_usable);
+	tcase_add_test(tc, test_yield_runs_once_per_round);
 	tcase_add_test(tc, test_hibernate_keeps_state_frees_pages);
 	/* The overflow test needs a forked child to die in; without fork
 	 * (valgrind runs) it would take the runner down. */
