@@ -81,17 +81,18 @@ parse_groups(struct ks_conf_parse *p, const config_setting_t *s,
 		} else if (inet_pton(AF_INET6, m->text, m->addr) == 1) {
 			m->family = AF_INET6;
 		} else {
-			ks_conf_err(p, e, "%s: multicast group \"%s\" is not an "
-				    "IPv4 or IPv6 address", ctx, m->text);
+			ks_conf_err(p, e, "%s: multicast_groups: \"%s\" is not "
+				    "an IPv4 or IPv6 address", ctx, m->text);
 			continue;
 		}
 		if (!is_multicast(m->family, m->addr)) {
-			ks_conf_err(p, e, "%s: %s is not a multicast address "
-				    "(224.0.0.0/4, ff00::/8)", ctx, m->text);
+			ks_conf_err(p, e, "%s: multicast_groups: %s is not a "
+				    "multicast address (224.0.0.0/4, "
+				    "ff00::/8)", ctx, m->text);
 			continue;
 		}
 		if (family != 0 && m->family != family) {
-			ks_conf_err(p, e, "%s: multicast group %s and address "
+			ks_conf_err(p, e, "%s: multicast_groups: %s and address "
 				    "%s are of different families", ctx,
 				    m->text, lc->address);
 			continue;

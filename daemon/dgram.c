@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -181,6 +182,32 @@ ks_dsock_retire(struct ks_dsock *ds)
 		ks_coro_wake(ds->rwaiter, KS_ECLOSED);
 }
 
+/* A reload dropped the listener while a session still works on requests
+ * it read: it keeps a duplicate of the socket, so its replies still leave
+ * from the listener's address, until it ends. */
+static bool
+keep_for_replies(struct ks_dsock *ds, int lfd)
+{
+	struct ev_loop *loop = ds->conn->wk->loop;
+	int fd;
+
+	if (ds->conn->wk->stopping ||
+	    (fd = fcntl(lfd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return false;
+	ev_io_stop(loop, &ds->rio);
+	ev_io_stop(loop, &ds->wio);
+	ev_io_set(&ds->rio, fd, EV_READ);
+	ev_io_set(&ds->wio, fd, EV_WRITE);
+	ds->fd = fd;
+	ds->l = NULL; /* the fd is its own now */
+	ds->retired = true;
+	if (ds->wwaiter != NULL)
+		ev_io_start(loop, &ds->wio);
+	if (ds->rwaiter != NULL && ds->count == 0)
+		ks_coro_wake(ds->rwaiter, KS_ECLOSED);
+	return true;
+}
+
 void
 ks_dsock_detach_all(struct ks_listener *l)
 {
@@ -190,9 +217,11 @@ ks_dsock_detach_all(struct ks_listener *l)
 	l->dsocks = NULL;
 	for (; ds != NULL; ds = next) {
 		next = ds->lnext;
+		ds->lnext = NULL;
+		if (keep_for_replies(ds, l->fd))
+			continue;
 		dsock_shut(ds);
 		ds->l = NULL;
-		ds->lnext = NULL;
 		dsock_wake(ds, KS_ECLOSED);
 	}
 }

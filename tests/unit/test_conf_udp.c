@@ -165,14 +165,14 @@ START_TEST(test_udp_multicast_errors)
 		"    port = 6; handler = \"echo\";\n"
 		"    multicast_interface = \"lo\"; }\n"
 		");\n",
-		"FILE:5: listener \"a\": 10.0.0.1 is not a multicast address "
-		"(224.0.0.0/4, ff00::/8)",
-		"FILE:8: listener \"b\": multicast group ff02::1 and address "
+		"FILE:5: listener \"a\": multicast_groups: 10.0.0.1 is not a "
+		"multicast address (224.0.0.0/4, ff00::/8)",
+		"FILE:8: listener \"b\": multicast_groups: ff02::1 and address "
 		"0.0.0.0 are of different families",
 		"FILE:8: listener \"b\": multicast_groups: entry #2 must be a "
 		"string",
-		"FILE:8: listener \"b\": multicast group \"nope\" is not an IPv4 "
-		"or IPv6 address",
+		"FILE:8: listener \"b\": multicast_groups: \"nope\" is not an "
+		"IPv4 or IPv6 address",
 		"FILE:11: listener \"c\": with multicast_groups the address must "
 		"be 0.0.0.0 or the one group itself (a socket bound to 127.0.0.1 "
 		"never receives group traffic)",
