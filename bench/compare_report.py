@@ -39,6 +39,8 @@ def summarize(scenarios, records):
                 s["p99_us"] = statistics.median(
                     [float(r.get("p99_us", 0)) for r in ok])
                 s["connections"] = ok[0].get("connections", sc.connections)
+                if sc.mode == "udp":
+                    s["lost"] = sum(int(r.get("lost", 0)) for r in ok)
                 res = [float(r["resumed_pct"]) for r in ok
                        if "resumed_pct" in r]
                 if res:
@@ -181,8 +183,11 @@ def markdown(meta, scenarios, summary, targets, SERVERS):
 
     L.append("## Targets")
     L.append("")
-    L.append("| target | scenario | measured | status |")
-    L.append("|---|---|---:|---|")
+    if not targets:
+        L.append("None for these scenarios.")
+    else:
+        L.append("| target | scenario | measured | status |")
+        L.append("|---|---|---:|---|")
     for t in targets:
         meas = fmt(t["measured"], "%.3f")
         if t["measured"] is not None and not t["what"].startswith("ksockd "):
@@ -220,12 +225,15 @@ def markdown(meta, scenarios, summary, targets, SERVERS):
             L.append("")
             L.append(note)
         L.append("")
-        lat = sc.mode in ("pingpong", "connect", "handshake")
+        lat = sc.mode in ("pingpong", "connect", "handshake", "udp")
         cpu = mt.cpu_unit is not None
         resumed = "--resume" in sc.args
+        lost = sc.mode == "udp"
         head = ["server", "%s (median)" % mt.unit, "min–max"]
         if resumed:
             head.append("resumed %")
+        if lost:
+            head.append("lost")
         if lat:
             head.append("p99 µs")
         if cpu:
@@ -247,6 +255,8 @@ def markdown(meta, scenarios, summary, targets, SERVERS):
                 if resumed:
                     row.append("%.0f" % s["resumed_pct"]
                                if "resumed_pct" in s else "—")
+                if lost:
+                    row.append("%d" % s.get("lost", 0))
                 if lat:
                     row.append("%.0f" % s["p99_us"])
                 if cpu:
@@ -274,8 +284,15 @@ def markdown(meta, scenarios, summary, targets, SERVERS):
 
     L.append("## Servers")
     L.append("")
+    transports = sorted({sc.transport for sc in scenarios})
     for s in ["ksockd"] + peers:
-        L.append("- **%s**: %s" % (s, SERVERS[s].describe))
+        d = SERVERS[s].describe
+        for t in transports:
+            note = getattr(SERVERS[s], "notes", {}).get(t)
+            if note and any(s in sc.servers for sc in scenarios
+                            if sc.transport == t):
+                d += ". Over %s: %s" % (t.upper(), note)
+        L.append("- **%s**: %s" % (s, d))
     if meta.get("skipped"):
         L.append("")
         L.append("Skipped (not available): %s." % ", ".join(meta["skipped"]))

@@ -41,26 +41,36 @@ def log(msg):
     sys.stderr.flush()
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+def free_port(kind=socket.SOCK_STREAM):
+    with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _proc_net_has(table, port, state):
+    want = ":%04X" % port
+    try:
+        with open(table) as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if fields[1].endswith(want) and fields[3] == state:
+                    return True
+    except OSError:
+        pass
+    return False
 
 
 def tcp_listening(port):
     """Whether something listens on 127.0.0.1:port (from /proc/net/tcp, so
     no connection is made)."""
-    want = ":%04X" % port
-    try:
-        with open("/proc/net/tcp") as f:
-            next(f)
-            for line in f:
-                fields = line.split()
-                if fields[1].endswith(want) and fields[3] == "0A":
-                    return True
-    except OSError:
-        pass
-    return False
+    return _proc_net_has("/proc/net/tcp", port, "0A")
+
+
+def udp_bound(port):
+    """Whether an unconnected UDP socket is bound to port (state 07 in
+    /proc/net/udp): no datagram is sent, which would start a socat child."""
+    return _proc_net_has("/proc/net/udp", port, "07")
 
 
 def unix_listening(path):
@@ -229,7 +239,7 @@ def make_tls_creds(ctx, tmp, keys):
 # ---- the servers --------------------------------------------------------------
 
 def start_ksockd(ctx, transport, tmp, cred=None):
-    if transport not in ("tcp", "unix", "tls"):
+    if transport not in ("tcp", "unix", "tls", "udp"):
         raise Failure("ksockd: no %s transport here yet" % transport)
     conf = os.path.join(tmp, "ksockd.conf")
     sock = os.path.join(tmp, "echo.sock")
@@ -242,6 +252,12 @@ def start_ksockd(ctx, transport, tmp, cred=None):
                    'session_tickets = true; };' % (cred["cert"], cred["key"]))
         lst = ('{ name = "echo"; protocol = "tcp"; address = "127.0.0.1"; '
                'port = 0; handler = "echo"; backlog = 4096;%s }' % tls)
+    elif transport == "udp":
+        # rate_limit = 0: the echo plugin's default (100 replies/s per
+        # source address) would throttle a benchmark whose flows all come
+        # from 127.0.0.1.
+        lst = ('{ name = "echo"; protocol = "udp"; address = "127.0.0.1"; '
+               'port = 0; handler = "echo"; options = { rate_limit = 0; }; }')
     else:
         lst = ('{ name = "echo"; protocol = "unix"; address = "%s"; '
                'handler = "echo"; backlog = 4096; }' % sock)
@@ -255,7 +271,7 @@ def start_ksockd(ctx, transport, tmp, cred=None):
              cwd=tmp, name="ksockd")
     try:
         p.wait_log(r"ready \(")
-        m = re.search(r"listener echo listening on (tcp|unix) (\S+)",
+        m = re.search(r"listener echo listening on (tcp|unix|udp) (\S+)",
                       p.log_text())
         if not m:
             raise Failure("ksockd: no listening line:\n" + p.log_text())
@@ -272,13 +288,17 @@ def start_echo_libev(ctx, transport, tmp, name="echo-libev", cred=None):
     if transport == "unix":
         path = os.path.join(tmp, "echo-libev.sock")
         argv = [ctx.echo_libev, "-U", path]
-    elif transport == "tcp":
-        argv = [ctx.echo_libev, "-H", "127.0.0.1", "-p", "0"]
+    elif transport in ("tcp", "udp"):
+        # -u: a UDP socket on the same port as the TCP listener, which
+        # stays idle in the udp scenarios
+        argv = [ctx.echo_libev, "-H", "127.0.0.1", "-p", "0"] + (
+            ["-u"] if transport == "udp" else [])
     else:
         raise Failure("echo-libev: no %s transport" % transport)
     p = Proc(argv, os.path.join(tmp, name + ".log"), name=name)
     try:
-        m = p.wait_log(r"^listening on (tcp|unix) (\S+)$")
+        m = p.wait_log(r"^listening on (%s) (\S+)$" % (
+            "udp" if transport == "udp" else "tcp|unix"))
         if m.group(1) == "unix":
             return Running([p], [p.pid], path=m.group(2))
         host, _, port = m.group(2).rpartition(":")
@@ -314,6 +334,22 @@ def start_socat(ctx, transport, tmp, cred=None):
         path = os.path.join(tmp, "socat.sock")
         addr = "UNIX-LISTEN:%s,fork,unlink-early,backlog=4096" % path
         check = lambda: unix_listening(path)
+    elif transport == "udp":
+        # UDP4-LISTEN,fork: on a datagram from a new source the parent
+        # forks a child that connects the socket to that source and echoes
+        # its datagrams through the pipe; the parent binds a new socket for
+        # the next source (reuseaddr lets both share the port).  That is a
+        # working echo for one flow only: datagrams of other flows already
+        # queued on the socket go to the child, which echoes them to the
+        # wrong flow (merged through the pipe), and a flow that lost its
+        # datagram gets a child only when it retries (ksock-bench: after
+        # 200 ms), so 50 flows started together need seconds to settle and
+        # see wrong echoes and refusals until then.  The udp scenarios
+        # therefore compare socat at 1 flow only.  UDP4-RECVFROM,fork forks
+        # a child per datagram (about 2,000 datagrams/s here): no peer.
+        port = free_port(socket.SOCK_DGRAM)
+        addr = "UDP4-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr" % port
+        check = lambda: udp_bound(port)
     else:
         raise Failure("socat: no %s transport" % transport)
     p = Proc([ctx.socat, addr, "PIPE"], os.path.join(tmp, "socat.log"),
@@ -447,19 +483,30 @@ def children(pid):
 
 
 class ServerDef:
-    def __init__(self, name, start, needs, describe):
+    def __init__(self, name, start, needs, describe, notes=None):
         self.name = name
         self.start = start
         self.needs = needs        # context attributes that must be set
         self.describe = describe
+        # transport -> what differs there, added to the description when
+        # a report has scenarios over that transport
+        self.notes = notes or {}
 
 
 SERVERS = {
     "ksockd": ServerDef("ksockd", start_ksockd, ["ksockd"],
-                        "ksockd, `echo` plugin (ks_copy), one worker"),
+                        "ksockd, `echo` plugin (ks_copy), one worker",
+                        notes={"udp": "a `protocol = \"udp\"` listener, the "
+                               "echo plugin's handle_dgram with "
+                               "`rate_limit = 0` (no per-source limit); the "
+                               "core reads a batch of datagrams with one "
+                               "recvmmsg and replies with one sendmsg "
+                               "each"}),
     "echo-libev": ServerDef("echo-libev", start_echo_libev, ["echo_libev"],
                             "bench/echo-libev: minimal libev echo, one loop, "
-                            "read once / write back (the floor)"),
+                            "read once / write back (the floor)",
+                            notes={"udp": "`-u`: per readiness one recvfrom "
+                                   "and one sendto back to the sender"}),
     "node": ServerDef("node", start_node, ["node"],
                       "Node.js `net` echo (bench/node-echo.js: "
                       "socket.pipe(socket), noDelay)"),
@@ -469,7 +516,12 @@ SERVERS = {
                        "pipe. Its server CPU is a lower bound: /proc counts "
                        "CPU time per process in 10 ms clock ticks, and each "
                        "of its many light processes loses up to one (badly "
-                       "so at 1000 connections)"),
+                       "so at 1000 connections)",
+                       notes={"udp": "`UDP4-LISTEN:PORT,fork,reuseaddr "
+                              "PIPE`: a forked child per source address, "
+                              "its socket connected to that source; "
+                              "compared at 1 flow only, as it mixes up "
+                              "flows that start together"}),
     "nginx": ServerDef("nginx", start_nginx, ["nginx", "echo_libev"],
                        "nginx stream proxy -> echo-libev, 2 workers "
                        "(reuseport); two sockets per connection; only "
