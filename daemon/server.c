@@ -134,10 +134,12 @@ stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 			cancel_all(sv);
 		return;
 	}
-	/* Close first: once the line below is logged, connects are refused. */
+	/* Close first: once the line below is logged, connects are refused.
+	 * Stopping before that: udp sessions then lose their socket too
+	 * rather than keep a copy bound (see ks_dsock_detach_all). */
+	sv->wk.stopping = 1;
 	close_listeners(sv);
 	sv->phase = DRAINING;
-	sv->wk.stopping = 1;
 	notify("STOPPING=1");
 	ks_log(KS_LOG_INFO, "received %s: stopping (%lu connections open)",
 	       name, sv->wk.nconns);

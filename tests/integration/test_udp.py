@@ -239,6 +239,24 @@ class DgramTest(UdpCase):
         self.assertTrue(self.d.log_has(r"stopped: .*datagrams in", since=m),
                         self.d.log_tail())
 
+    def test_sigterm_releases_port_at_once(self):
+        # A reply still pending (a spawned coroutine sleeping) holds up
+        # the stop for shutdown_timeout, but not the socket: the port is
+        # free as soon as the stop begins, for a restarted daemon.
+        s = self.d.udp("u4")
+        addr = self.d.address("u4")
+        s.sendto(b"later 30 never", addr)
+        self.assertEqual(exchange(s, addr, "echo sync")[0], b"sync")
+        m = self.d.mark()
+        self.d.send_signal(signal.SIGTERM)
+        self.d.wait_for_log(r"received SIGTERM: stopping \(1 ", since=m)
+        self.assertTrue(self.d.running())
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as b:
+            b.bind(addr)  # no SO_REUSEADDR: fails if still bound
+        # A second signal cancels the sleeper: no wait for the timeout.
+        self.d.send_signal(signal.SIGTERM)
+        self.d.wait()
+
 
 class ReloadTest(UdpCase):
     def listeners(self, tag):
