@@ -138,6 +138,11 @@ ks_conf_parse_udp(struct ks_conf_parse *p, const config_setting_t *g,
 		ks_conf_err(p, s, "%s: tls on a udp listener would need DTLS, "
 			    "which ksockd does not support yet", ctx);
 
+	/* SO_REUSEADDR on a UDP socket lets any other socket that sets it
+	 * bind the same address and port and take datagrams away: off unless
+	 * asked for (there is no TIME_WAIT to work around). */
+	if (config_setting_get_member(g, "reuse_address") == NULL)
+		lc->reuse_address = false;
 	ks_conf_get_bool(p, g, ctx, "broadcast", &lc->broadcast);
 	if (ks_conf_get_int(p, g, ctx, "max_datagram_size", 1, KS_DGRAM_MAX,
 			    &v) > 0)

@@ -30,6 +30,7 @@
 #define DGRAM_OPEN_TIMEOUT 30.0
 #define TRUNC_LOG_EVERY 5.0  /* seconds between "truncated" messages */
 #define WOULD_BLOCK 1        /* internal: nothing to read now */
+#define DROPPED 2            /* internal: a datagram not to hand out */
 
 /* ---- watchers ------------------------------------------------------------ */
 
@@ -357,6 +358,7 @@ dest_info(struct ks_dsock *ds, struct msghdr *h, ks_dgram *d)
 	d->local_len = ds->local_len;
 	d->reply_from_len = 0;
 	d->ifindex = 0;
+	d->flags = 0;
 	if (!ds->pktinfo)
 		return;
 	for (cm = CMSG_FIRSTHDR(h); cm != NULL; cm = CMSG_NXTHDR(h, cm)) {
@@ -372,6 +374,14 @@ dest_info(struct ks_dsock *ds, struct msghdr *h, ks_dgram *d)
 			rf->sin_addr = pi.ipi_spec_dst;
 			d->reply_from_len = sizeof(*rf);
 			d->ifindex = (unsigned)pi.ipi_ifindex;
+			/* The kernel reports the header's destination as the
+			 * local address only for unicast to this host; for a
+			 * group or a broadcast it picks an interface address. */
+			if (IN_MULTICAST(ntohl(pi.ipi_addr.s_addr)))
+				d->flags |= KS_DGRAM_MULTICAST;
+			else if (pi.ipi_addr.s_addr != pi.ipi_spec_dst.s_addr ||
+				 pi.ipi_addr.s_addr == htonl(INADDR_BROADCAST))
+				d->flags |= KS_DGRAM_BROADCAST;
 		} else if (cm->cmsg_level == IPPROTO_IPV6 &&
 			   cm->cmsg_type == IPV6_PKTINFO) {
 			struct in6_pktinfo pi;
@@ -386,6 +396,8 @@ dest_info(struct ks_dsock *ds, struct msghdr *h, ks_dgram *d)
 			 * source to the kernel (the interface's address). */
 			if (!IN6_IS_ADDR_MULTICAST(&pi.ipi6_addr))
 				rf->sin6_addr = pi.ipi6_addr;
+			else
+				d->flags |= KS_DGRAM_MULTICAST;
 			d->reply_from_len = sizeof(*rf);
 			d->ifindex = pi.ipi6_ifindex;
 		}
@@ -410,12 +422,19 @@ take(struct ks_dsock *ds, ks_dgram *d)
 	memcpy(&d->peer, &sl->peer, sizeof(d->peer));
 	d->peer_len = unmap(&d->peer, m->msg_hdr.msg_namelen);
 	dest_info(ds, &m->msg_hdr, d);
+	/* One forged datagram to a broadcast address would get an answer
+	 * from every host on the subnet: only where asked for. */
+	if ((d->flags & KS_DGRAM_BROADCAST) && !c->lc->broadcast) {
+		wk->stats.datagrams_dropped++;
+		return DROPPED;
+	}
 	wk->stats.datagrams_in++;
 	wk->stats.bytes_in += d->len;
 	ks_conn_progress(c);
 	if (!(m->msg_hdr.msg_flags & MSG_TRUNC))
 		return KS_OK;
 	wk->stats.datagrams_truncated++;
+	ds->truncated++;
 	if (ev_now(wk->loop) - ds->trunc_logged >= TRUNC_LOG_EVERY) {
 		ds->trunc_logged = ev_now(wk->loop);
 		ks_addr_format((struct sockaddr *)&d->peer, d->peer_len, who,
@@ -425,7 +444,7 @@ take(struct ks_dsock *ds, ks_dgram *d)
 			    "max_datagram_size %zu: truncated and reported to "
 			    "the handler (%llu so far)",
 			    d->size, who, ds->bufsize,
-			    (unsigned long long)wk->stats.datagrams_truncated);
+			    (unsigned long long)ds->truncated);
 	}
 	return KS_ETOOLONG;
 }
@@ -448,7 +467,8 @@ ks_dgram_recv(ks_dsock *ds, ks_dgram *d, double timeout)
 		}
 		/* What was read before a reload is still handed out. */
 		if (ds->count > 0) {
-			rc = take(ds, d);
+			if ((rc = take(ds, d)) == DROPPED)
+				continue;
 			break;
 		}
 		if (ds->fd < 0 || ds->retired) {

@@ -54,6 +54,7 @@ struct ks_dsock {
 	unsigned nslots, head, count;
 	size_t bufsize;
 	ev_tstamp trunc_logged; /* last "truncated" message (rate limit) */
+	unsigned long long truncated; /* datagrams cut on this socket */
 	struct sockaddr_storage local, peer;
 	socklen_t local_len, peer_len;
 	struct ks_dsock *next;  /* the owner connection's list */

@@ -311,11 +311,12 @@ ks_server_run(const char *path)
 	st = &sv.wk.stats;
 	ks_log(KS_LOG_INFO,
 	       "stopped: %llu connections served, %llu datagrams in, %llu "
-	       "datagrams out, %llu bytes in, %llu bytes out, "
-	       "%llu timeouts, %llu accept errors",
+	       "datagrams out, %llu datagrams dropped, %llu bytes in, "
+	       "%llu bytes out, %llu timeouts, %llu accept errors",
 	       (unsigned long long)st->accepted,
 	       (unsigned long long)st->datagrams_in,
 	       (unsigned long long)st->datagrams_out,
+	       (unsigned long long)st->datagrams_dropped,
 	       (unsigned long long)st->bytes_in,
 	       (unsigned long long)st->bytes_out,
 	       (unsigned long long)st->timeouts,

@@ -33,6 +33,7 @@ struct ks_stats {
 	uint64_t datagrams_in, datagrams_out;
 	uint64_t datagrams_truncated; /* larger than max_datagram_size */
 	uint64_t datagram_errors;     /* failed recvmmsg/sendmsg */
+	uint64_t datagrams_dropped;   /* to a broadcast address, not wanted */
 };
 
 struct ks_worker {

@@ -40,7 +40,7 @@ struct dg_entry {
 struct dg_guard {
 	const char *plugin;
 	unsigned flags;
-	double rate;  /* tokens per second; 0: no rate limit (table NULL) */
+	double rate;  /* tokens per second; 0: no rate limit */
 	double burst; /* bucket size */
 	uint64_t seed;
 	struct dg_entry *table; /* DG_SETS * DG_WAYS */
@@ -258,13 +258,8 @@ dg_guard_init(struct dg_guard **out, const char *plugin, const ks_options *opts,
 	     i++)
 		dg_port_set(g, dg_builtin_ports[i]);
 
-	if (rate > 0) {
-		g->table = calloc((size_t)DG_SETS * DG_WAYS, sizeof(*g->table));
-		if (g->table == NULL) {
-			dg_fail(err, errlen, "out of memory");
-			goto fail;
-		}
-	}
+	/* The source table is allocated by the first datagram: a tcp
+	 * listener of the same plugin never needs it. */
 	ks_log(KS_LOG_DEBUG,
 	       "%s: udp rate limit %lld/s per source (burst %lld), %zu extra "
 	       "refused source ports",
@@ -380,8 +375,13 @@ dg_guard_admit(struct dg_guard *g, const struct sockaddr *peer, double now)
 	uint64_t key;
 	uint8_t kind;
 
-	if (g->table == NULL || dg_key(peer, &key, &kind) != 0)
+	if (g->rate <= 0 || dg_key(peer, &key, &kind) != 0)
 		return 1;
+	if (g->table == NULL) {
+		g->table = calloc((size_t)DG_SETS * DG_WAYS, sizeof(*g->table));
+		if (g->table == NULL)
+			return 0; /* no memory to limit with: no reply */
+	}
 	e = dg_lookup(g, key, kind, now);
 	e->tokens = (float)dg_tokens(g, e, now);
 	if (now > e->last)

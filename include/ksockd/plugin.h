@@ -353,7 +353,14 @@ typedef struct ks_dgram {
 	struct sockaddr_storage reply_from;
 	socklen_t reply_from_len;
 	unsigned ifindex; /* the interface it arrived on; 0: unknown */
+	unsigned flags;   /* KS_DGRAM_* below */
 } ks_dgram;
+
+/* ks_dgram.flags: where the datagram was sent. */
+#define KS_DGRAM_MULTICAST 1u /* to a multicast group */
+#define KS_DGRAM_BROADCAST 2u /* to a broadcast address (handed out only by
+			       * listeners with broadcast = true; the others
+			       * drop such datagrams) */
 
 /* SUSPENDS.  Receives one datagram into *d, waiting at most `timeout`
  * seconds (0: no limit).

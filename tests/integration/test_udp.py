@@ -131,7 +131,7 @@ class DgramTest(UdpCase):
         text = self.call(self.d, "u4", "info", sock=s)
         port = self.d.address("u4")[1]
         self.assertRegex(text, r"^peer=127\.0\.0\.1:%d local=127\.0\.0\.1:%d "
-                         r"reply_from=127\.0\.0\.1:0 if=\d+$"
+                         r"reply_from=127\.0\.0\.1:0 if=\d+ flags=0$"
                          % (s.getsockname()[1], port))
         s6 = self.d.udp("u6")
         text = self.call(self.d, "u6", "info", sock=s6)
@@ -330,6 +330,7 @@ class MulticastTest(UdpCase):
         self.assertEqual(src, ("127.0.0.1", port))
         self.assertIn(" local=%s:%d " % (MCAST4, port), text)
         self.assertIn(" reply_from=127.0.0.1:0 ", text)
+        self.assertTrue(text.endswith(" flags=1"), text)  # multicast
 
     @staticmethod
     def ipv6_multicast_interface():
@@ -369,6 +370,42 @@ class MulticastTest(UdpCase):
         self.assertFalse(src[0].lower().startswith("ff"), src)
         self.assertEqual(src[1], port)
         self.assertIn(" local=[%s]:%d " % (MCAST6, port), text)
+
+
+class BroadcastTest(UdpCase):
+    """A datagram sent to a broadcast address reaches a wildcard listener
+    (the kernel loops the sender's own broadcasts back).  Handed out,
+    flagged, only with broadcast = true; dropped otherwise, so that one
+    forged datagram cannot make every host of a subnet answer."""
+
+    def send_broadcast(self, port):
+        s = udp_socket("0.0.0.0", timeout=2.0)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        try:
+            s.sendto(b"info", ("255.255.255.255", port))
+        except OSError as e:
+            s.close()
+            self.skipTest("cannot send a broadcast here: %s" % e)
+        return s
+
+    def test_broadcast_dropped_unless_enabled(self):
+        d = self.start_daemon([
+            udp("off", address="0.0.0.0"),
+            udp("on", address="0.0.0.0", broadcast=True)])
+        with self.send_broadcast(d.address("on")[1]) as s:
+            text = s.recvfrom(65536)[0].decode()
+        self.assertIn(" local=255.255.255.255:", text)
+        self.assertTrue(text.endswith(" flags=2"), text)
+        with self.send_broadcast(d.address("off")[1]) as s:
+            s.settimeout(0.5)  # the point is that nothing comes
+            self.assertRaises(socket.timeout, s.recvfrom, 65536)
+            # Not a dead listener: unicast is answered.
+            self.assertEqual(exchange(s, ("127.0.0.1", d.address("off")[1]),
+                                      "echo up")[0], b"up")
+        m = d.mark()
+        d.stop()
+        self.assertTrue(d.log_has(r"stopped: .* 1 datagrams dropped",
+                                  since=m), d.log_tail())
 
 
 # ---- B. config errors (ksockd -t) ------------------------------------------

@@ -7,7 +7,8 @@
  *   echo TEXT            -> TEXT
  *   tag                  -> the listener's `tag` option (which generation
  *                           answers, across reloads)
- *   info                 -> "peer=ADDR local=ADDR reply_from=ADDR if=N"
+ *   info                 -> "peer=ADDR local=ADDR reply_from=ADDR if=N
+ *                           flags=F"
  *   big N                -> N bytes of 'x', or "send: STATUS errno=E"
  *   later SECONDS TEXT   -> TEXT, SECONDS later, from a spawned coroutine
  *                           (the session keeps receiving meanwhile)
@@ -141,7 +142,8 @@ command(ks_conn *conn, ks_dsock *sock, const ks_dgram *d, struct dg_conf *c)
 	} else if (strcmp(cmd, "tag") == 0) {
 		snprintf(reply, sizeof(reply), "%s", c->tag);
 	} else if (strcmp(cmd, "info") == 0) {
-		snprintf(reply, sizeof(reply), "peer=%s local=%s reply_from=%s if=%u",
+		snprintf(reply, sizeof(reply),
+			 "peer=%s local=%s reply_from=%s if=%u flags=%u",
 			 ks_addr_str((const struct sockaddr *)&d->peer,
 				     d->peer_len, a1, sizeof(a1)),
 			 ks_addr_str((const struct sockaddr *)&d->local,
@@ -150,7 +152,7 @@ command(ks_conn *conn, ks_dsock *sock, const ks_dgram *d, struct dg_conf *c)
 				 ? ks_addr_str((const struct sockaddr *)&d->reply_from,
 					       d->reply_from_len, a3, sizeof(a3))
 				 : "-",
-			 d->ifindex);
+			 d->ifindex, d->flags);
 	} else if (sscanf(cmd, "big %lu", &big) == 1) {
 		char *buf = malloc(big + 1);
 

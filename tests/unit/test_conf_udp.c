@@ -39,6 +39,7 @@ START_TEST(test_udp_defaults)
 	ck_assert_int_eq(lc->protocol, KS_PROTO_UDP);
 	ck_assert_int_eq(lc->port, 7);
 	ck_assert(!lc->broadcast);
+	ck_assert(!lc->reuse_address); /* unlike tcp: see conf_udp.c */
 	ck_assert_uint_eq(lc->max_datagram, KS_DGRAM_MAX);
 	ck_assert_ptr_null(lc->mcast_if);
 	ck_assert_uint_eq(lc->nmcast, 0);
@@ -53,7 +54,7 @@ START_TEST(test_udp_all_keys)
 		DAEMON_DOT
 		"listeners = ( { name = \"u\"; protocol = \"udp\";\n"
 		"  address = \"0.0.0.0\"; port = 0; handler = \"echo\";\n"
-		"  reuse_address = false; reuse_port = true;\n"
+		"  reuse_address = true; reuse_port = true;\n"
 		"  type_of_service = 16; send_buffer = 65536;\n"
 		"  receive_buffer = 131072; broadcast = true;\n"
 		"  max_datagram_size = 512;\n"
@@ -68,7 +69,7 @@ START_TEST(test_udp_all_keys)
 	const struct ks_lconf *lc = &conf->listeners[0];
 	unsigned char want[16];
 
-	ck_assert(!lc->reuse_address);
+	ck_assert(lc->reuse_address);
 	ck_assert(lc->reuse_port);
 	ck_assert_int_eq(lc->type_of_service, 16);
 	ck_assert_int_eq(lc->send_buffer, 65536);
