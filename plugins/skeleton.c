@@ -1,8 +1,10 @@
 /*
  * skeleton: a plugin to copy.  It shows every hook and descriptor field,
- * option validation, per-listener state and a read/write loop that handles
- * every status code.  What it does: answers each line with
- * "<prefix><line>", up to max_lines lines per connection.
+ * option validation, per-listener state, a read/write loop that handles
+ * every status code, and a datagram loop for UDP listeners.  What it does:
+ * over TCP (or a Unix socket) answers each line with "<prefix><line>", up
+ * to max_lines lines per connection; over UDP answers each datagram with
+ * "<prefix><payload>".
  *
  * Building it out of the source tree (ksockd installed, with its ksockd.pc):
  *
@@ -25,7 +27,8 @@
  *    else's connections run meanwhile.  A blocking call stops them all.
  *  - Every loop must suspend (a read, a flush, ks_sleep) or end on error.
  *  - Pointers from ks_read_line/ks_read_peek are valid until the next read
- *    call on the same channel: copy what you keep.
+ *    call on the same channel, a datagram's payload until the next
+ *    ks_dgram_recv on the same socket: copy what you keep.
  *  - A crash in a plugin takes the daemon down: handlers run in-process.
  */
 #include <stdlib.h>
@@ -37,9 +40,9 @@
 struct skeleton {
 	const char *prefix; /* points into the options: valid until fini() */
 	size_t prefix_len;
-	long long max_lines; /* 0 = unlimited */
-	int log_lines;
-	double idle; /* per-connection idle timeout; < 0 = listener's */
+	long long max_lines; /* 0 = unlimited; connections only */
+	int log_lines;       /* log each line or datagram */
+	double idle;         /* per-connection idle timeout; < 0 = listener's */
 };
 
 /* Every option key this plugin knows; anything else is a config error. */
@@ -214,13 +217,115 @@ out:
 }
 
 /*
+ * handle_dgram: for `protocol = "udp"` listeners.  Not a call per datagram:
+ * one coroutine per listener and configuration generation (the listener's
+ * session), which receives and answers datagram after datagram for as long
+ * as the listener runs.  `sock` is the listener's socket; `conn` is the
+ * session: ks_conn_log, ks_spawn, ks_sleep, ks_dgram_open work on it, but it
+ * has no channels, no peer (each datagram carries its sender) and no idle
+ * timeout.  Only this coroutine handles the listener's datagrams, so state
+ * needs no locking.
+ *
+ * Idioms:
+ *  - One receive loop.  A datagram that needs time (a lookup, another
+ *    server's answer) goes to a coroutine of its own (ks_spawn) with a heap
+ *    copy of the ks_dgram *and* of d.data, which points into the socket's
+ *    receive ring and is valid only until the next ks_dgram_recv; the loop
+ *    goes back to receiving at once.
+ *  - KS_ECLOSED ends the session: the configuration was reloaded (the new
+ *    generation's handler already receives on the same socket; this one may
+ *    still send what it owes, e.g. from spawned coroutines) or the daemon is
+ *    stopping.
+ *  - Any other return is logged and the daemon starts the handler again a
+ *    second later, a fair reaction to an error nobody expected.
+ *  - A UDP source address can be forged.  Never answer a truncated datagram
+ *    as if it were whole, keep replies small, and do not answer service
+ *    ports: another UDP service would answer back, for ever.  The bundled
+ *    services (plugins/dgram_guard.c) also rate-limit replies per source.
+ */
+static int
+skeleton_handle_dgram(ks_conn *conn, ks_dsock *sock, void *state)
+{
+	const struct skeleton *s = state;
+	unsigned long long replies = 0;
+	char peer[KS_ADDR_STRLEN];
+	uint8_t *reply;
+	ks_dgram d; /* the caller's struct: on the stack is fine */
+	size_t n;
+	int rc;
+
+	/* A whole datagram's worth would not fit a coroutine stack (64 KiB by
+	 * default): take it from the heap, once per session. */
+	if ((reply = malloc(KS_DGRAM_MAX)) == NULL)
+		return KS_ENOMEM;
+	for (;;) {
+		/* SUSPENDS until a datagram is there; 0: no timeout. */
+		rc = ks_dgram_recv(sock, &d, 0);
+		if (rc == KS_ETOOLONG) {
+			/* Larger than the listener's max_datagram_size: only
+			 * d.len of its d.size bytes arrived.  It is consumed;
+			 * go on with the next one. */
+			ks_conn_log(
+				conn, KS_LOG_DEBUG,
+				"dropped a datagram of %zu bytes (%zu kept)",
+				d.size, d.len);
+			continue;
+		}
+		if (rc != KS_OK)
+			break; /* KS_ECLOSED: reload or stop; KS_EIO, ... */
+
+		/* Clients send from ephemeral ports.  Port 0 is forged; a
+		 * port below 1024 is some service's, likely one that would
+		 * answer our answer. */
+		if (ks_addr_port((const struct sockaddr *)&d.peer) < 1024)
+			continue;
+		if (s->log_lines)
+			ks_conn_log(
+				conn, KS_LOG_INFO,
+				"datagram of %zu bytes from %s", d.len,
+				ks_addr_str((const struct sockaddr *)&d.peer,
+					    d.peer_len, peer, sizeof(peer)));
+		n = s->prefix_len + d.len;
+		if (n > KS_DGRAM_MAX)
+			continue;
+		memcpy(reply, s->prefix, s->prefix_len);
+		memcpy(reply + s->prefix_len, d.data, d.len);
+
+		/* To the sender, from the address it sent to (what a client
+		 * expects on a host with several addresses).  SUSPENDS only
+		 * while the send buffer is full. */
+		rc = ks_dgram_reply(sock, &d, reply, n);
+		if (rc == KS_ECLOSED || rc == KS_ECANCELED)
+			break;
+		if (rc != KS_OK) {
+			/* KS_ETOOLONG: over the largest UDP payload (65507
+			 * bytes on IPv4); KS_EIO: ks_dgram_errno says why
+			 * (ENETUNREACH, a firewall's EPERM ...).  UDP promises
+			 * nothing anyway: go on with the next datagram. */
+			ks_conn_log(conn, KS_LOG_DEBUG, "reply: %s",
+				    ks_strerror(rc));
+			continue;
+		}
+		replies++;
+	}
+	free(reply);
+	ks_conn_log(conn, KS_LOG_DEBUG, "%llu replies, ending: %s", replies,
+		    ks_strerror(rc));
+	/* KS_ECLOSED is the normal end; anything else gets us restarted. */
+	return rc == KS_ECLOSED ? 0 : rc;
+}
+
+/*
  * The descriptor: the one exported symbol.  KS_PLUGIN_DEFINE fills in abi
  * (KS_PLUGIN_ABI) and size (sizeof(ks_plugin)); the loader refuses a plugin
- * built against another ABI.  Every hook but handle may be NULL: without
- * init the listener's options are never looked at and state is NULL.
+ * built against another ABI.  init and fini may be NULL (without init the
+ * listener's options are never looked at and state is NULL), and one of
+ * handle and handle_dgram: a plugin can only serve the listeners whose hook
+ * it has (handle: tcp and unix; handle_dgram: udp).
  */
 KS_PLUGIN_DEFINE(.name = "skeleton",        /* short name, used in logs */
-		 .version = "1.0",          /* free-form, logged at load */
+		 .version = "1.1",          /* free-form, logged at load */
 		 .init = skeleton_init,     /* optional */
-		 .handle = skeleton_handle, /* required */
-		 .fini = skeleton_fini);    /* optional */
+		 .handle = skeleton_handle, /* tcp and unix listeners */
+		 .fini = skeleton_fini,     /* optional */
+		 .handle_dgram = skeleton_handle_dgram); /* udp listeners */
