@@ -403,8 +403,9 @@ KS_API int ks_dgram_reply(ks_dsock *sock, const ks_dgram *d, const void *buf,
  * KS_ETIMEDOUT, KS_EIO, KS_ENOMEM. */
 KS_API int ks_dgram_open(ks_conn *conn, const char *host, const char *port,
 			 double timeout, ks_dsock **out);
-/* Closes an outbound socket (never a listener's: KS_EINVAL is ignored
- * there).  A coroutine waiting on it gets KS_ECLOSED.  Never suspends. */
+/* Closes an outbound socket; on a listener's socket it does nothing (that
+ * one belongs to the daemon).  A coroutine waiting on it gets KS_ECLOSED,
+ * and d->data of what it received is gone.  Never suspends. */
 KS_API void ks_dgram_close(ks_dsock *sock);
 /* The errno behind the last KS_EIO on this socket (0 if none). */
 KS_API int ks_dgram_errno(const ks_dsock *sock);
