@@ -524,16 +524,22 @@ class UdpTest(unittest.TestCase):
         self.assertLess(time.monotonic() - t0, RUN_TIMEOUT)
 
     def test_udp_wait_restarts_per_reply(self):
-        # -w 3: a reply 1.5 s after EOF, the next 2.25 s later (3.75 s
-        # after EOF, past the first period): both are printed because
-        # every datagram restarts the period.
+        # -w 6: a reply 2 s after EOF, the next 7 s after EOF (past the
+        # first period, within the one the first reply started): both are
+        # printed because every datagram restarts the period.  Times are
+        # taken from one clock so a late first wake-up does not shift the
+        # second; each bound has a second of slack for a loaded machine.
         srv = self.server(hold=True)
-        p = self.run_held(srv, 3)
+        p = self.run_held(srv, 6)
+        eof = time.monotonic()
         # deliberate delays (what is tested), not synchronisation
         delay = threading.Event()
-        delay.wait(1.5)
+        delay.wait(2.0)
+        first = time.monotonic()
         srv.reply(0)
-        delay.wait(2.25)
+        delay.wait(max(0.0, eof + 7.0 - time.monotonic()))
+        self.assertLess(time.monotonic(), first + 6.0,
+                        "the test itself overslept")
         self.assertIsNone(p.poll(), "ksock ended before the second reply")
         srv.reply(1)
         out, err = p.communicate(timeout=RUN_TIMEOUT)
