@@ -58,10 +58,12 @@ struct ks_conn {
 	char local_str[KS_ADDRSTRLEN];
 	struct ks_sleeper *sleepers; /* coroutines in ks_sleep */
 	struct ks_peer *peers;       /* outbound connections (outbound.c) */
+	unsigned peers_walking;      /* peers being walked: no frees */
 	/* A udp listener's session: the listener's socket as handed to
 	 * handle_dgram (there is no stream then: st is closed). */
 	struct ks_dsock *session;
 	struct ks_dsock *dsocks;     /* datagram sockets (dgram.c) */
+	unsigned dsocks_walking;     /* dsocks being walked: no frees */
 	bool local_known;          /* local address fetched (lazily) */
 	struct ks_conn *prev, *next; /* the worker's list */
 };

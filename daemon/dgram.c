@@ -158,6 +158,7 @@ ks_dsock_attach(struct ks_conn *c, struct ks_listener *l)
 	if ((ds = dsock_new(c, l->fd, l->family)) == NULL)
 		return NULL;
 	ds->l = l;
+	ds->session = true;
 	ds->bufsize = c->lc->max_datagram;
 	ds->nslots = DGRAM_BATCH;
 	ds->pktinfo = getsockopt(l->fd, l->family == AF_INET ? IPPROTO_IP
@@ -230,14 +231,17 @@ ks_dsock_detach_all(struct ks_listener *l)
 void
 ks_dsocks_wake(struct ks_conn *c, int status, bool cancel)
 {
-	struct ks_dsock *ds, *next;
+	struct ks_dsock *ds;
 
-	for (ds = c->dsocks; ds != NULL; ds = next) {
-		next = ds->next;
+	/* A woken coroutine runs at once and may close sockets of this list:
+	 * while walking it, closing only marks them (ks_dgram_close). */
+	c->dsocks_walking++;
+	for (ds = c->dsocks; ds != NULL; ds = ds->next) {
 		if (cancel)
 			ds->canceled = true;
 		dsock_wake(ds, status);
 	}
+	c->dsocks_walking--;
 }
 
 static void
@@ -731,14 +735,16 @@ ks_dgram_close(ks_dsock *ds)
 	struct ks_conn *c = ds->conn;
 	struct ks_dsock **pp;
 
-	/* A listener's socket belongs to the daemon. */
-	if (ds->l != NULL || ds->fd < 0)
+	/* A listener's socket belongs to the daemon (also once a reload left
+	 * the session a copy of it). */
+	if (ds->session || ds->fd < 0)
 		return;
 	dsock_shut(ds);
 	dsock_wake(ds, KS_ECLOSED);
 	/* Freed now unless a coroutine still waits on it (it was just woken
-	 * and will look at it once more): then with the connection. */
-	if (ds->rwaiter != NULL || ds->wwaiter != NULL)
+	 * and will look at it once more) or the list is being walked: then
+	 * with the connection. */
+	if (ds->rwaiter != NULL || ds->wwaiter != NULL || c->dsocks_walking > 0)
 		return;
 	for (pp = &c->dsocks; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == ds) {

@@ -38,6 +38,8 @@ struct ks_dsock {
 	struct ks_listener *l;  /* a listener's socket (fd borrowed), or NULL */
 	int fd;                 /* -1 once closed or detached */
 	int family;
+	bool session;  /* a listener's socket (or a copy kept for replies):
+			* the daemon's, never closed by a plugin */
 	bool connected;
 	bool dual;     /* AF_INET6 socket that also carries IPv4 (mapped) */
 	bool pktinfo;  /* datagrams carry their destination address */

@@ -41,6 +41,7 @@ struct ks_peer {
 	struct ks_peer *next;
 	struct ks_tls_info *tls;
 	int err;
+	bool closed;    /* ks_peer_close'd, kept until nothing looks at it */
 	char host[256]; /* as given to ks_connect: the default TLS name */
 	char name[300]; /* host:port, for logs */
 };
@@ -321,8 +322,19 @@ peer_unlink(struct ks_peer *p)
 void
 ks_peer_close(ks_peer *p)
 {
+	struct ks_stream *st = &p->st;
+
+	if (p->closed)
+		return;
+	p->closed = true;
+	ks_stream_close(st);
+	/* Another coroutine waiting on the peer was just woken with
+	 * KS_ECLOSED and will look at it once more; a walk of the list may be
+	 * under way: then it stays, closed, until the connection is freed. */
+	if (st->in.waiter != NULL || st->out.waiter != NULL ||
+	    st->pump_waiter != NULL || p->conn->peers_walking > 0)
+		return;
 	peer_unlink(p);
-	ks_stream_close(&p->st);
 	ks_tls_info_free(p->tls);
 	free(p);
 }
@@ -356,14 +368,17 @@ ks_peer_tls_alpn(const ks_peer *p)
 void
 ks_peers_wake(struct ks_conn *c, int status, bool cancel)
 {
-	struct ks_peer *p, *next;
+	struct ks_peer *p;
 
-	for (p = c->peers; p != NULL; p = next) {
-		next = p->next;
+	/* A woken coroutine runs at once and may close peers: while the list
+	 * is walked ks_peer_close leaves them in it. */
+	c->peers_walking++;
+	for (p = c->peers; p != NULL; p = p->next) {
 		if (cancel)
 			p->st.canceled = true;
 		ks_stream_wake_all(&p->st, status);
 	}
+	c->peers_walking--;
 }
 
 void

@@ -299,7 +299,9 @@ KS_API ks_wchan *ks_peer_out(ks_peer *peer);
 /* The errno behind the last KS_EIO on this peer. */
 KS_API int ks_peer_errno(const ks_peer *peer);
 /* Closes the socket and frees the peer (pending output is dropped; call
- * ks_flush first).  Never suspends. */
+ * ks_flush first).  A coroutine waiting on it gets KS_ECLOSED (the peer's
+ * memory lasts until that coroutine has seen it); do not use the peer
+ * after closing it.  Never suspends. */
 KS_API void ks_peer_close(ks_peer *peer);
 
 /* Client-side TLS for ks_tls_upgrade.  Zero-initialise, then set what you

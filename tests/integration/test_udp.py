@@ -21,7 +21,7 @@ import time
 import unittest
 
 from kstest import (PLUGIN_BUILD_DIR, KsTestCase, bad_output, plugin_so,
-                    run_ksockd)
+                    recv_line, run_ksockd)
 
 DGRAM = plugin_so("dgram")
 EPOCH_1900 = 2208988800  # seconds from 1900-01-01 to 1970-01-01 (RFC 868)
@@ -220,6 +220,16 @@ class DgramTest(UdpCase):
             self.assertEqual(mute.recvfrom(100)[0], b"echo w")
         c.sendall(b"nonsense\n")
         self.assertLine(c, "error usage")
+
+    def test_close_under_a_waiting_coroutine(self):
+        # One coroutine waits on an outbound TCP peer or UDP socket, another
+        # closes it: the waiter gets KS_ECLOSED (and the sanitizer build
+        # catches any use of freed memory).
+        host, port = self.d.address("tcp")
+        c = self.d.connect("tcp")
+        c.sendall(b"peerclose %s %d\ndgramclose\n" % (host.encode(), port))
+        self.assertEqual(recv_line(c), b"reader: channel closed")
+        self.assertEqual(recv_line(c), b"reader: channel closed")
 
     def test_handler_return_restarts(self):
         m = self.d.mark()

@@ -22,7 +22,9 @@
  * On a stream listener each line "udp HOST PORT TEXT" sends TEXT from a
  * connected outbound socket and writes the answer line back (or
  * "error STATUS"), so outbound UDP from a TCP handler is covered too,
- * including its idle timeout.
+ * including its idle timeout.  "peerclose HOST PORT" and "dgramclose"
+ * close an outbound TCP peer / UDP socket while a spawned coroutine waits
+ * on it, and report what that coroutine got: "reader: STATUS".
  *
  * Options: tag (string, default "-"), wait (double: the outbound receive
  * timeout in seconds, default 2).
@@ -217,6 +219,60 @@ dg_handle_dgram(ks_conn *conn, ks_dsock *sock, void *state)
 	return rc == KS_ECLOSED || rc == KS_ECANCELED ? 0 : rc;
 }
 
+/* A coroutine blocked on a socket that another coroutine closes. */
+struct closer {
+	ks_peer *peer;
+	ks_dsock *sock;
+	int rc;
+	int done;
+};
+
+static void
+blocked_reader(ks_conn *conn, void *arg)
+{
+	struct closer *cl = arg;
+	char *line;
+	size_t len;
+	ks_dgram d;
+
+	(void)conn;
+	if (cl->peer != NULL)
+		cl->rc = ks_read_line(ks_peer_in(cl->peer), &line, &len);
+	else
+		cl->rc = ks_dgram_recv(cl->sock, &d, 0);
+	cl->done = 1;
+}
+
+/* "peerclose HOST PORT" / "dgramclose": close what a spawned coroutine is
+ * waiting on; it must get KS_ECLOSED and nothing may touch freed memory
+ * (the sanitizer build runs this too). */
+static void
+close_under_reader(ks_conn *conn, ks_wchan *out, const char *host,
+		   const char *port)
+{
+	struct closer *cl = calloc(1, sizeof(*cl));
+	int rc;
+
+	if (cl == NULL)
+		return;
+	rc = host != NULL ? ks_connect(conn, host, port, 2.0, &cl->peer)
+			  : ks_dgram_open(conn, NULL, NULL, 0, &cl->sock);
+	if (rc != KS_OK || ks_spawn(conn, blocked_reader, cl) != KS_OK) {
+		ks_printf(out, "error %s\n", ks_strerror(rc));
+		free(cl);
+		return;
+	}
+	ks_sleep(conn, 0); /* the reader runs and blocks */
+	if (cl->peer != NULL)
+		ks_peer_close(cl->peer);
+	else
+		ks_dgram_close(cl->sock);
+	while (!cl->done)
+		ks_sleep(conn, 0.01);
+	ks_printf(out, "reader: %s\n", ks_strerror(cl->rc));
+	free(cl);
+}
+
 static int
 dg_handle(ks_conn *conn, ks_rchan *in, ks_wchan *out, void *state)
 {
@@ -227,6 +283,14 @@ dg_handle(ks_conn *conn, ks_rchan *in, ks_wchan *out, void *state)
 	int rc;
 
 	while ((rc = ks_read_line(in, &line, &len)) == KS_OK) {
+		if (sscanf(line, "peerclose %255s %31s", host, port) == 2) {
+			close_under_reader(conn, out, host, port);
+			continue;
+		}
+		if (strcmp(line, "dgramclose") == 0) {
+			close_under_reader(conn, out, NULL, NULL);
+			continue;
+		}
 		if (sscanf(line, "udp %255s %31s %511[^\n]", host, port, text) != 3) {
 			ks_write_str(out, "error usage\n");
 			continue;
