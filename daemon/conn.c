@@ -66,22 +66,33 @@ ks_addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
 	}
 }
 
+socklen_t
+ks_addr_unmap(struct sockaddr_storage *ss, socklen_t len)
+{
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in in;
+
+	if (ss->ss_family != AF_INET6 || len < sizeof(*in6) ||
+	    !IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+		return len;
+	memset(&in, 0, sizeof(in));
+	in.sin_family = AF_INET;
+	in.sin_port = in6->sin6_port;
+	memcpy(&in.sin_addr, &in6->sin6_addr.s6_addr[12], 4);
+	memcpy(ss, &in, sizeof(in));
+	return sizeof(in);
+}
+
 const char *
 ks_addr_str(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
 {
-	const struct sockaddr_in6 *in6 = (const void *)sa;
-	struct sockaddr_in in;
+	struct sockaddr_storage ss;
 
-	if (sa->sa_family == AF_INET6 && len >= sizeof(*in6) &&
-	    IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-		memset(&in, 0, sizeof(in));
-		in.sin_family = AF_INET;
-		in.sin_port = in6->sin6_port;
-		memcpy(&in.sin_addr, &in6->sin6_addr.s6_addr[12], 4);
-		sa = (const struct sockaddr *)&in;
-		len = sizeof(in);
-	}
-	ks_addr_format(sa, len, buf, size);
+	if (len > sizeof(ss))
+		len = sizeof(ss);
+	memcpy(&ss, sa, len);
+	len = ks_addr_unmap(&ss, len);
+	ks_addr_format((struct sockaddr *)&ss, len, buf, size);
 	return buf;
 }
 
@@ -279,6 +290,17 @@ apply_conn_options(struct ks_conn *c, int fd)
 		ks_conn_log(c, KS_LOG_DEBUG, "TCP_NODELAY: %s", strerror(errno));
 }
 
+/* A connection with its handler coroutine (c->main) about to run: its
+ * timer, its hold on the generation, its place in the worker. */
+static void
+conn_register(struct ks_conn *c)
+{
+	ev_init(&c->idle, idle_cb);
+	ks_conf_ref(c->lc->conf);
+	ks_worker_add_conn(c->wk, c);
+	c->ncoro = 1;
+}
+
 struct ks_conn *
 ks_conn_start(struct ks_worker *wk, struct ks_lconf *lc, int fd,
 	      const struct sockaddr *peer, socklen_t peer_len)
@@ -310,13 +332,10 @@ ks_conn_start(struct ks_worker *wk, struct ks_lconf *lc, int fd,
 	ks_addr_format(peer, peer_len, c->peer_str, sizeof(c->peer_str));
 	apply_conn_options(c, fd);
 	ks_stream_init(&c->st, wk, c, fd, lc->max_line_length);
-	ev_init(&c->idle, idle_cb);
-	ks_conf_ref(lc->conf);
-	ks_worker_add_conn(wk, c);
+	conn_register(c);
 	wk->stats.accepted++;
 	if (lc->idle_timeout > 0)
 		ks_conn_set_timeout(c, lc->idle_timeout);
-	c->ncoro = 1;
 	ks_conn_log(c, KS_LOG_DEBUG, "accepted");
 	ks_coro_wake(co, KS_OK);
 	return c;
@@ -359,10 +378,7 @@ ks_conn_start_session(struct ks_worker *wk, struct ks_lconf *lc,
 	ks_addr_format((struct sockaddr *)&c->local, c->local_len, c->local_str,
 		       sizeof(c->local_str));
 	c->local_known = true;
-	ev_init(&c->idle, idle_cb);
-	ks_conf_ref(lc->conf);
-	ks_worker_add_conn(wk, c);
-	c->ncoro = 1;
+	conn_register(c);
 	ks_conn_log(c, KS_LOG_DEBUG, "datagram handler started");
 	/* Before it runs: a handler that returns at once ends the session
 	 * (and schedules the next) from inside the wake. */

@@ -117,6 +117,10 @@ int ks_resolve(struct ks_conn *c, const char *host, const char *port,
 /* Frees a closed connection (called by the worker's reaper). */
 void ks_conn_free(struct ks_conn *c);
 
+/* An IPv4-mapped IPv6 address (a dual-stack socket's view of an IPv4
+ * peer) becomes the IPv4 address, in place; returns the new length. */
+socklen_t ks_addr_unmap(struct sockaddr_storage *ss, socklen_t len);
+
 /* Formats an address as "1.2.3.4:5", "[::1]:5" or "unix:/path". */
 void ks_addr_format(const struct sockaddr *sa, socklen_t len, char *buf,
 		    size_t size);

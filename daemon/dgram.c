@@ -289,25 +289,6 @@ ks_dsocks_free(struct ks_conn *c)
 
 /* ---- receiving --------------------------------------------------------- */
 
-/* Converts an IPv4-mapped IPv6 address (dual-stack sockets) back to IPv4,
- * so a plugin sees the address the peer actually has. */
-static socklen_t
-unmap(struct sockaddr_storage *ss, socklen_t len)
-{
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-	struct sockaddr_in in;
-
-	if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
-		return len;
-	memset(&in, 0, sizeof(in));
-	in.sin_family = AF_INET;
-	in.sin_port = in6->sin6_port;
-	memcpy(&in.sin_addr, &in6->sin6_addr.s6_addr[12], 4);
-	memset(ss, 0, sizeof(*ss));
-	memcpy(ss, &in, sizeof(in));
-	return sizeof(in);
-}
-
 /* Reads a batch into the ring: KS_OK, WOULD_BLOCK or KS_EIO. */
 static int
 fill(struct ks_dsock *ds)
@@ -423,8 +404,10 @@ take(struct ks_dsock *ds, ks_dgram *d)
 	d->data = sl->data;
 	d->size = m->msg_len;
 	d->len = KS_MIN(d->size, ds->bufsize);
-	memcpy(&d->peer, &sl->peer, sizeof(d->peer));
-	d->peer_len = unmap(&d->peer, m->msg_hdr.msg_namelen);
+	/* Dual-stack sockets see IPv4 peers as mapped IPv6 addresses: a
+	 * plugin sees the address the peer actually has. */
+	memcpy(&d->peer, &sl->peer, m->msg_hdr.msg_namelen);
+	d->peer_len = ks_addr_unmap(&d->peer, m->msg_hdr.msg_namelen);
 	dest_info(ds, &m->msg_hdr, d);
 	/* One forged datagram to a broadcast address would get an answer
 	 * from every host on the subnet: only where asked for. */

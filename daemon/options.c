@@ -46,6 +46,22 @@ ks_opt_string(const ks_options *o, const char *name, const char *def,
 	return KS_OK;
 }
 
+/* An integer setting (either width) into *out; -1 if it is no integer. */
+static int
+setting_int(const config_setting_t *s, long long *out)
+{
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+		*out = config_setting_get_int(s);
+		return 0;
+	case CONFIG_TYPE_INT64:
+		*out = config_setting_get_int64(s);
+		return 0;
+	default:
+		return -1;
+	}
+}
+
 int
 ks_opt_int(const ks_options *o, const char *name, long long def, long long *out,
 	   char *err, size_t errlen)
@@ -53,18 +69,11 @@ ks_opt_int(const ks_options *o, const char *name, long long def, long long *out,
 	const config_setting_t *s = opt_lookup(o, name);
 
 	*out = def;
-	if (s == NULL)
-		return KS_OK;
-	switch (config_setting_type(s)) {
-	case CONFIG_TYPE_INT:
-		*out = config_setting_get_int(s);
-		return KS_OK;
-	case CONFIG_TYPE_INT64:
-		*out = config_setting_get_int64(s);
-		return KS_OK;
-	default:
+	if (s != NULL && setting_int(s, out) != 0) {
+		*out = def;
 		return opt_type_error(name, "integer", err, errlen);
 	}
+	return KS_OK;
 }
 
 int
@@ -88,18 +97,9 @@ ks_opt_int_list(const ks_options *o, const char *name, long long *vals,
 	}
 	for (i = 0; i < len; i++) {
 		e = config_setting_get_elem(s, (unsigned)i);
-		switch (config_setting_type(e)) {
-		case CONFIG_TYPE_INT:
-			vals[i] = config_setting_get_int(e);
-			break;
-		case CONFIG_TYPE_INT64:
-			vals[i] = config_setting_get_int64(e);
-			break;
-		default:
-			*n = 0;
+		if (setting_int(e, &vals[i]) != 0)
 			return opt_type_error(name, "a list of integers", err,
 					      errlen);
-		}
 	}
 	*n = (size_t)len;
 	return KS_OK;

@@ -89,19 +89,6 @@ dg_port_refused(const struct dg_guard *g, unsigned port)
 	return (g->refused_ports[port >> 3] >> (port & 7)) & 1;
 }
 
-/* The port of an IPv4/IPv6 address, -1 otherwise. */
-static int
-dg_port(const struct sockaddr *sa)
-{
-	if (sa == NULL)
-		return -1;
-	if (sa->sa_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
-	if (sa->sa_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-	return -1;
-}
-
 /* The rate limit key of an address: 0, or -1 for other families. */
 static int
 dg_key(const struct sockaddr *sa, uint64_t *key, uint8_t *kind)
@@ -308,8 +295,8 @@ dg_guard_source_ok(const struct dg_guard *g, const struct sockaddr *peer,
 		   const struct sockaddr *local)
 {
 	const struct in6_addr *a6;
-	int port = dg_port(peer);
-	int own = dg_port(local);
+	int port = ks_addr_port(peer);
+	int own = local != NULL ? ks_addr_port(local) : -1;
 
 	if (port < 0 || dg_port_refused(g, (unsigned)port) || port == own)
 		return 0;

@@ -24,6 +24,15 @@ static const ks_plugin test_desc = {.abi = KS_PLUGIN_ABI,
 				    .size = sizeof(ks_plugin),
 				    .name = "unit"};
 
+struct fx;
+
+/* A coroutine of a test: body(f), then *done = 1. */
+struct task {
+	struct fx *f;
+	void (*body)(struct fx *f);
+	int *done;
+};
+
 struct fx {
 	struct ev_loop *loop;
 	struct ks_worker wk;
@@ -38,8 +47,7 @@ struct fx {
 	size_t got;                /* datagrams received */
 	ks_dgram d;
 	char data[128];
-	void (*body)(struct fx *f);
-	void (*body2)(struct fx *f);
+	struct task t1, t2;        /* the test's coroutines */
 };
 
 static void
@@ -82,43 +90,39 @@ fx_teardown(struct fx *f)
 }
 
 static void
-fx_main(void *arg)
+task_main(void *arg)
 {
-	struct fx *f = arg;
+	struct task *t = arg;
 
-	f->body(f);
-	f->done = 1;
+	t->body(t->f);
+	*t->done = 1;
 }
 
 static void
-fx_main2(void *arg)
-{
-	struct fx *f = arg;
-
-	f->body2(f);
-	f->done2 = 1;
-}
-
-static void
-fx_start(struct fx *f, void (*body)(struct fx *))
+fx_spawn(struct fx *f, struct task *t, void (*body)(struct fx *), int *done)
 {
 	struct ks_coro *co;
 
-	f->body = body;
-	co = ks_coro_new(&f->wk.sched, fx_main, f, NULL, NULL);
+	t->f = f;
+	t->body = body;
+	t->done = done;
+	co = ks_coro_new(&f->wk.sched, task_main, t, NULL, NULL);
 	ck_assert_ptr_nonnull(co);
 	ks_coro_wake(co, KS_OK);
+}
+
+/* The test's coroutine; a second one (fx_start2) for the busy and close
+ * cases. */
+static void
+fx_start(struct fx *f, void (*body)(struct fx *))
+{
+	fx_spawn(f, &f->t1, body, &f->done);
 }
 
 static void
 fx_start2(struct fx *f, void (*body)(struct fx *))
 {
-	struct ks_coro *co;
-
-	f->body2 = body;
-	co = ks_coro_new(&f->wk.sched, fx_main2, f, NULL, NULL);
-	ck_assert_ptr_nonnull(co);
-	ks_coro_wake(co, KS_OK);
+	fx_spawn(f, &f->t2, body, &f->done2);
 }
 
 static void
@@ -153,22 +157,35 @@ peer_send(struct fx *f, const void *p, size_t n)
 				sizeof(to)), (ssize_t)n);
 }
 
+static void
+peer_ready_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)revents;
+	*(int *)w->data = 1;
+	ev_io_stop(loop, w);
+}
+
+/* Runs the loop until the test's socket is readable. */
+static void
+peer_wait(struct fx *f)
+{
+	int ready = 0, i;
+	ev_io w;
+
+	ev_io_init(&w, peer_ready_cb, f->peer, EV_READ);
+	w.data = &ready;
+	ev_io_start(f->loop, &w);
+	for (i = 0; i < 1000 && !ready; i++)
+		ev_run(f->loop, EVRUN_ONCE);
+	ev_io_stop(f->loop, &w);
+	ck_assert_int_eq(ready, 1);
+}
+
 static ssize_t
 peer_recv(struct fx *f, void *buf, size_t n)
 {
-	int i;
-	ssize_t r;
-
-	/* The daemon side sends synchronously: the datagram is queued on
-	 * loopback by the time the coroutine returns, but poll to be sure. */
-	for (i = 0; i < 1000; i++) {
-		r = recv(f->peer, buf, n, MSG_DONTWAIT);
-		if (r >= 0 || errno != EAGAIN)
-			return r;
-		ev_run(f->loop, EVRUN_NOWAIT);
-		usleep(1000);
-	}
-	return -1;
+	peer_wait(f);
+	return recv(f->peer, buf, n, MSG_DONTWAIT);
 }
 
 /* ---- bodies ------------------------------------------------------------- */
@@ -421,18 +438,12 @@ START_TEST(test_connected_roundtrip)
 	struct sockaddr_in from;
 	socklen_t len = sizeof(from);
 	ssize_t n;
-	int i;
 
 	fx_setup(&f);
 	fx_start(&f, body_connected_roundtrip);
-	for (i = 0; i < 1000; i++) {
-		n = recvfrom(f.peer, buf, sizeof(buf), MSG_DONTWAIT,
-			     (struct sockaddr *)&from, &len);
-		if (n >= 0)
-			break;
-		ev_run(f.loop, EVRUN_NOWAIT);
-		usleep(1000);
-	}
+	peer_wait(&f);
+	n = recvfrom(f.peer, buf, sizeof(buf), MSG_DONTWAIT,
+		     (struct sockaddr *)&from, &len);
 	ck_assert_int_eq(n, 5);
 	ck_assert_mem_eq(buf, "hello", 5);
 	ck_assert_int_eq(sendto(f.peer, "world", 5, 0, (struct sockaddr *)&from,
