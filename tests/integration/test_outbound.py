@@ -16,7 +16,7 @@ import tlscerts
 from kstest import (KsTestCase, free_port, plugin_so, recv_line,
                     recv_until_eof, set_linger_rst)
 
-# ks_strerror() texts (daemon/chan.c).
+# ks_strerror() texts (daemon/net/chan.c).
 ERESOLVE_TEXT = "name resolution failed"
 ETIMEDOUT_TEXT = "timed out"
 EIO_TEXT = "socket error"
