@@ -11,11 +11,16 @@
 #include <libconfig.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "loader.h"
 #include "tls.h"
 
 struct ks_tls_client_cache;
+struct ks_lsock;
+
+/* daemon.workers: at most this many worker processes per generation. */
+#define KS_MAX_WORKERS 128
 
 enum ks_proto {
 	KS_PROTO_TCP = 0,
@@ -32,9 +37,11 @@ struct ks_mcast {
 
 struct ks_conf;
 
-/* One `listeners` entry.  Values are already validated and defaulted. */
+/* One `listeners` entry.  Values are already validated and defaulted; the
+ * keys, their ranges and defaults are the rows of conf_keys.c. */
 struct ks_lconf {
 	struct ks_conf *conf; /* the generation this belongs to */
+	unsigned index;       /* its place in conf->listeners */
 	const char *name;     /* strings point into conf->cfg */
 	enum ks_proto protocol;
 	const char *address; /* IP literal, or a filesystem path for unix */
@@ -64,6 +71,13 @@ struct ks_lconf {
 	const char *mcast_if;       /* interface name, NULL: the kernel's pick */
 	struct ks_mcast *mcast;     /* multicast_groups */
 	size_t nmcast;
+	/* unix only: the socket file's mode and owner */
+	int mode;                   /* -1: what the umask leaves */
+	uid_t sock_uid;             /* (uid_t)-1: unchanged */
+	gid_t sock_gid;             /* (gid_t)-1: unchanged */
+	/* The bound socket this listener accepts on: set by the master when
+	 * the generation is committed (workers inherit it). */
+	struct ks_lsock *lsock;
 };
 
 struct ks_conf {
@@ -74,6 +88,12 @@ struct ks_conf {
 	int log_level;          /* KS_LOG_*; default KS_LOG_INFO */
 	double shutdown_timeout; /* seconds; default 30 */
 	size_t coroutine_stack;  /* bytes; default 65536 */
+	int workers;             /* worker processes; 0: one per CPU */
+	/* daemon.user / daemon.group: what workers run as; NULL: unchanged */
+	const char *user, *group;
+	uid_t uid;               /* the user's, when user is set */
+	gid_t gid;               /* group's, else the user's primary group */
+	unsigned generation;     /* numbered by the master, 1 upwards */
 	size_t nlisteners;
 	struct ks_lconf *listeners;
 	bool plugins_loaded;

@@ -183,9 +183,9 @@ parse_verify(struct ks_conf_parse *p, const config_setting_t *g,
  * that does not match or a bad priority string fails `ksockd -t` and a
  * reload rather than the first handshake.
  */
-void
-ks_conf_parse_tls(struct ks_conf_parse *p, const config_setting_t *g,
-		  const char *lctx, struct ks_lconf *lc)
+static void
+parse_tls(struct ks_conf_parse *p, const config_setting_t *g,
+	  const char *lctx, struct ks_lconf *lc)
 {
 	/* clang-format off */
 	static const char *const known[] = {
@@ -265,6 +265,16 @@ ks_conf_parse_tls(struct ks_conf_parse *p, const config_setting_t *g,
 	return;
 oom:
 	ks_conf_err(p, g, "%s: out of memory", ctx);
+}
+
+void
+ks_conf_key_tls(struct ks_conf_parse *p, const config_setting_t *g,
+		const char *ctx, void *obj)
+{
+	const config_setting_t *s = config_setting_get_member(g, "tls");
+
+	if (s != NULL)
+		parse_tls(p, s, ctx, obj);
 }
 
 void

@@ -1,8 +1,8 @@
 /*
- * The datagram side of a listener's configuration: the keys only udp
- * listeners take (broadcast, multicast_groups, multicast_interface,
- * max_datagram_size), and clear errors for keys that make no sense on the
- * other kind (a backlog on udp, multicast on tcp).
+ * The multicast keys of a udp listener (multicast_groups and
+ * multicast_interface; the rows are in conf_keys.c), which need more than
+ * a type and a range: group addresses of the listener's family, an address
+ * that can receive group traffic, an interface that exists.
  */
 #include "config.h"
 
@@ -17,18 +17,6 @@
 
 #include "conf.h"
 #include "conf_int.h"
-
-/* Stream-only keys: an error on a udp listener rather than silently
- * ignored, so that nobody believes a udp listener has an idle timeout. */
-static const char *const stream_only[] = {
-	"backlog",         "no_delay",     "keep_alive", "linger",
-	"max_line_length", "idle_timeout", NULL,
-};
-
-static const char *const udp_only[] = {
-	"broadcast", "multicast_groups", "multicast_interface",
-	"max_datagram_size", NULL,
-};
 
 static int
 is_multicast(int family, const unsigned char *a)
@@ -114,48 +102,35 @@ parse_groups(struct ks_conf_parse *p, const config_setting_t *s,
 }
 
 void
-ks_conf_parse_udp(struct ks_conf_parse *p, const config_setting_t *g,
-		  const char *ctx, struct ks_lconf *lc, int family,
-		  const unsigned char *ip)
+ks_conf_key_mcast_if(struct ks_conf_parse *p, const config_setting_t *g,
+		     const char *ctx, void *obj)
 {
-	const char *const *k;
-	const config_setting_t *s;
-	long long v;
+	struct ks_lconf *lc = obj;
 
-	lc->max_datagram = KS_DGRAM_MAX;
-	if (lc->protocol != KS_PROTO_UDP) {
-		for (k = udp_only; *k != NULL; k++)
-			if ((s = config_setting_get_member(g, *k)) != NULL)
-				ks_conf_err(p, s, "%s: %s applies to udp "
-					    "listeners only", ctx, *k);
-		return;
-	}
-	for (k = stream_only; *k != NULL; k++)
-		if ((s = config_setting_get_member(g, *k)) != NULL)
-			ks_conf_err(p, s, "%s: %s does not apply to udp "
-				    "listeners", ctx, *k);
-	if ((s = config_setting_get_member(g, "tls")) != NULL)
-		ks_conf_err(p, s, "%s: tls on a udp listener would need DTLS, "
-			    "which ksockd does not support yet", ctx);
-
-	/* SO_REUSEADDR on a UDP socket lets any other socket that sets it
-	 * bind the same address and port and take datagrams away: off unless
-	 * asked for (there is no TIME_WAIT to work around). */
-	if (config_setting_get_member(g, "reuse_address") == NULL)
-		lc->reuse_address = false;
-	ks_conf_get_bool(p, g, ctx, "broadcast", &lc->broadcast);
-	if (ks_conf_get_int(p, g, ctx, "max_datagram_size", 1, KS_DGRAM_MAX,
-			    &v) > 0)
-		lc->max_datagram = (size_t)v;
 	if (ks_conf_get_string(p, g, ctx, "multicast_interface",
 			       &lc->mcast_if) > 0 &&
 	    if_nametoindex(lc->mcast_if) == 0)
 		ks_conf_err(p, config_setting_get_member(g, "multicast_interface"),
 			    "%s: multicast_interface %s: no such network "
 			    "interface", ctx, lc->mcast_if);
-	if ((s = config_setting_get_member(g, "multicast_groups")) != NULL)
-		parse_groups(p, s, ctx, lc, family, ip);
-	if (lc->mcast_if != NULL && s == NULL)
+}
+
+void
+ks_conf_key_mcast_groups(struct ks_conf_parse *p, const config_setting_t *g,
+			 const char *ctx, void *obj)
+{
+	const config_setting_t *s = config_setting_get_member(g, "multicast_groups");
+
+	if (s != NULL)
+		parse_groups(p, s, ctx, obj, p->ck->family, p->ck->ip);
+}
+
+void
+ks_conf_udp_finish(struct ks_conf_parse *p, const config_setting_t *g,
+		   const char *ctx, struct ks_lconf *lc)
+{
+	if (lc->mcast_if != NULL &&
+	    config_setting_get_member(g, "multicast_groups") == NULL)
 		ks_conf_err(p, config_setting_get_member(g, "multicast_interface"),
 			    "%s: multicast_interface without multicast_groups",
 			    ctx);

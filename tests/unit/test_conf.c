@@ -31,6 +31,7 @@ teardown(void)
 
 /* A handler file for plugin_dir "."; only its existence is checked. */
 #define DAEMON_DOT "daemon = { plugin_dir = \".\"; };\n"
+#define DAEMON_DOT_OPEN "daemon = { plugin_dir = \".\";\n"
 
 START_TEST(test_defaults)
 {
@@ -781,6 +782,98 @@ START_TEST(test_tls_credentials)
 }
 END_TEST
 
+/* The keys of the process model: workers, the user workers run as, and a
+ * unix socket file's mode and owner. */
+START_TEST(test_process_keys)
+{
+	struct ks_conf *conf;
+	struct ks_lconf *lc;
+
+	if (geteuid() != 0)
+		return; /* switching users needs root: see the next test */
+	fx_write_file("hello.so", "");
+	conf = fx_load_ok(DAEMON_DOT_OPEN
+			  "  workers = 3; user = \"nobody\"; group = \"nogroup\";\n"
+			  "};\n"
+			  "listeners = (\n"
+			  "  { name = \"u\"; protocol = \"unix\";\n"
+			  "    address = \"DIR/s.sock\"; handler = \"hello\";\n"
+			  "    mode = \"0660\"; user = \"nobody\";\n"
+			  "    group = \"nogroup\"; },\n"
+			  "  { name = \"t\"; address = \"127.0.0.1\"; port = 1;\n"
+			  "    handler = \"hello\"; }\n"
+			  ");\n");
+	ck_assert_int_eq(conf->workers, 3);
+	ck_assert_str_eq(conf->user, "nobody");
+	ck_assert_uint_eq(conf->uid, 65534);
+	ck_assert_uint_eq(conf->gid, 65534);
+	lc = &conf->listeners[0];
+	ck_assert_int_eq(lc->mode, 0660);
+	ck_assert_uint_eq(lc->sock_uid, 65534);
+	ck_assert_uint_eq(lc->sock_gid, 65534);
+	ck_assert_uint_eq(lc->index, 0);
+	lc = &conf->listeners[1];
+	ck_assert_int_eq(lc->mode, -1);
+	ck_assert_uint_eq(lc->sock_uid, (uid_t)-1);
+	ck_assert_uint_eq(lc->sock_gid, (gid_t)-1);
+	ck_assert_uint_eq(lc->index, 1);
+	ks_conf_unref(conf);
+	/* the default: one worker per CPU */
+	conf = fx_load_ok("listeners = (\n"
+			  "  { name = \"t\"; address = \"127.0.0.1\"; port = 1;\n"
+			  "    handler = \"DIR/hello.so\"; }\n"
+			  ");\n");
+	ck_assert_int_eq(conf->workers, 0);
+	ck_assert_ptr_null(conf->user);
+	ks_conf_unref(conf);
+}
+END_TEST
+
+START_TEST(test_process_key_errors)
+{
+	char want[200];
+
+	fx_write_file("hello.so", "");
+	fx_load_fails(DAEMON_DOT_OPEN
+		      "  workers = 129; user = \"no-such-user-ks\";\n"
+		      "  group = \"no-such-group-ks\";\n"
+		      "};\n"
+		      "listeners = (\n"
+		      "  { name = \"u\"; protocol = \"unix\"; address = \"DIR/s\";\n"
+		      "    handler = \"hello\"; mode = 0660; user = 7; }\n,"
+		      "  { name = \"v\"; protocol = \"unix\"; address = \"DIR/v\";\n"
+		      "    handler = \"hello\"; mode = \"0888\"; }\n,"
+		      "  { name = \"w\"; protocol = \"unix\"; address = \"DIR/w\";\n"
+		      "    handler = \"hello\"; mode = \"07777\"; }\n,"
+		      "  { name = \"t\"; address = \"127.0.0.1\"; port = 1;\n"
+		      "    handler = \"hello\"; mode = \"0600\"; group = \"x\"; }\n"
+		      ");\n",
+		      "FILE:2: daemon: workers 129 out of range (0..128)",
+		      "FILE:2: daemon: user \"no-such-user-ks\": no such user",
+		      "FILE:3: daemon: group \"no-such-group-ks\": no such group",
+		      "FILE:7: listener \"u\": mode must be a string of octal "
+		      "digits, such as \"0660\"",
+		      "FILE:7: listener \"u\": user must be a string",
+		      "FILE:9: listener \"v\": mode \"0888\" is not an octal file "
+		      "mode from \"0000\" to \"0777\"",
+		      "FILE:11: listener \"w\": mode \"07777\" is not an octal "
+		      "file mode from \"0000\" to \"0777\"",
+		      "FILE:13: listener \"t\": mode applies to unix listeners "
+		      "only",
+		      "FILE:13: listener \"t\": group applies to unix listeners "
+		      "only",
+		      NULL);
+	if (geteuid() == 0 || geteuid() == 65534)
+		return;
+	/* Not root: switching to another user is refused up front. */
+	snprintf(want, sizeof(want), "FILE:2: daemon: user: switching to it "
+		 "needs root, and ksockd runs as uid %u", (unsigned)geteuid());
+	fx_load_fails(DAEMON_DOT_OPEN "  user = \"nobody\";\n};\n"
+		      "listeners = ( { name = \"t\"; address = \"127.0.0.1\";\n"
+		      "  port = 1; handler = \"hello\"; } );\n", want, NULL);
+}
+END_TEST
+
 START_TEST(test_log_level_parse)
 {
 	ck_assert_int_eq(ks_log_level_parse("error"), KS_LOG_ERR);
@@ -823,6 +916,8 @@ ks_suite_conf(void)
 	tcase_add_test(tc, test_tls_structure);
 	tcase_add_test(tc, test_tls_values);
 	tcase_add_test(tc, test_tls_credentials);
+	tcase_add_test(tc, test_process_keys);
+	tcase_add_test(tc, test_process_key_errors);
 	tcase_add_test(tc, test_log_level_parse);
 	suite_add_tcase(s, tc);
 	return s;

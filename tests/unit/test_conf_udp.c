@@ -180,10 +180,10 @@ START_TEST(test_udp_multicast_errors)
 		"FILE:14: listener \"d\": with multicast_groups the address must "
 		"be 0.0.0.0 or the one group itself (a socket bound to 239.1.1.1 "
 		"never receives group traffic)",
-		"FILE:17: listener \"e\": multicast_interface no-such-if0: no "
-		"such network interface",
 		"FILE:16: listener \"e\": multicast_groups must be a list of "
 		"addresses",
+		"FILE:17: listener \"e\": multicast_interface no-such-if0: no "
+		"such network interface",
 		"FILE:20: listener \"f\": multicast_interface without "
 		"multicast_groups",
 		NULL);
