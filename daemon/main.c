@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "log.h"
-#include "server.h"
+#include "proc.h"
 
 #define DEFAULT_CONF KS_SYSCONF_DIR "/ksockd.conf"
 
@@ -16,12 +16,13 @@ usage(FILE *f)
 	fprintf(f,
 		"Usage: ksockd [-c FILE] [-f] [-t] [-V] [-h]\n"
 		"  -c FILE  configuration file (default " DEFAULT_CONF ")\n"
-		"  -f       run in the foreground (ksockd never forks; accepted\n"
-		"           for compatibility with init scripts)\n"
+		"  -f       run in the foreground (ksockd never puts itself in\n"
+		"           the background; accepted for init scripts)\n"
 		"  -t       test the configuration (and plugin options), then exit\n"
 		"  -V       print the version and exit\n"
 		"  -h       print this help and exit\n"
-		"Signals: TERM/INT stop gracefully, HUP reloads the configuration.\n");
+		"Signals: TERM/INT/QUIT stop gracefully (twice: at once), HUP\n"
+		"reloads the configuration.\n");
 }
 
 int
@@ -59,8 +60,8 @@ main(int argc, char **argv)
 	}
 	if (test) {
 		ks_log_init(KS_LOG_PLAIN, KS_LOG_INFO);
-		return ks_server_check(conf);
+		return ks_master_check(conf);
 	}
 	ks_log_init(KS_LOG_TEXT, KS_LOG_INFO);
-	return ks_server_run(conf);
+	return ks_master_run(conf, argv);
 }

@@ -100,6 +100,9 @@ ks_loader_open(const char *path, struct ks_plugin_inst *pi, char *err,
 	if (desc->size >= offsetof(ks_plugin, handle_dgram) +
 				  sizeof(desc->handle_dgram))
 		pi->handle_dgram = desc->handle_dgram;
+	if (desc->size >= offsetof(ks_plugin, init_worker) +
+				  sizeof(desc->init_worker))
+		pi->init_worker = desc->init_worker;
 	if (desc->handle == NULL && pi->handle_dgram == NULL) {
 		snprintf(err, errlen, "%s: plugin has neither a handle nor a "
 			 "handle_dgram hook", path);
@@ -148,6 +151,24 @@ ks_loader_init(struct ks_plugin_inst *pi, const ks_options *opts, char *err,
 	pi->state = state;
 	pi->initialised = 1;
 	return 0;
+}
+
+int
+ks_loader_init_worker(struct ks_plugin_inst *pi, char *err, size_t errlen)
+{
+	char perr[512];
+	const char *name;
+
+	if (pi->init_worker == NULL)
+		return 0;
+	perr[0] = '\0';
+	if (pi->init_worker(pi->state, perr, sizeof(perr)) == 0)
+		return 0;
+	perr[sizeof(perr) - 1] = '\0';
+	name = pi->desc->name != NULL ? pi->desc->name : "(unnamed)";
+	snprintf(err, errlen, "plugin %s: init_worker failed%s%s", name,
+		 perr[0] != '\0' ? ": " : "", perr);
+	return -1;
 }
 
 void

@@ -15,6 +15,8 @@ struct ks_plugin_inst {
 	void *state;            /* what init() returned */
 	/* desc->handle_dgram, or NULL when the descriptor predates it */
 	int (*handle_dgram)(ks_conn *, ks_dsock *, void *);
+	/* desc->init_worker, or NULL (absent, or older descriptor) */
+	int (*init_worker)(void *state, char *err, size_t errlen);
 	int initialised;        /* init() succeeded: fini() is due */
 };
 
@@ -35,6 +37,10 @@ int ks_loader_open(const char *path, struct ks_plugin_inst *pi, char *err,
  * On rejection returns -1 with the plugin's message in err. */
 int ks_loader_init(struct ks_plugin_inst *pi, const ks_options *opts, char *err,
 		   size_t errlen);
+
+/* A worker process: calls the plugin's init_worker (if any) with the state
+ * init made.  On failure returns -1 with the plugin's message in err. */
+int ks_loader_init_worker(struct ks_plugin_inst *pi, char *err, size_t errlen);
 
 /* Calls fini if init succeeded, then dlcloses.  Safe on an unloaded pi. */
 void ks_loader_close(struct ks_plugin_inst *pi);

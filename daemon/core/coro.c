@@ -359,6 +359,7 @@ ks_coro_new(struct ks_sched *s, ks_coro_fn fn, void *arg, ks_coro_done_fn done,
 	co->wake_status = 0;
 	co->next = NULL;
 	co->asan_fake = NULL;
+	co->tag = -1;
 	prepare_stack(co, stack_top(co));
 	s->live++;
 	return co;
@@ -426,6 +427,20 @@ ks_coro_hibernate(struct ks_coro *co, size_t max_live)
 #endif
 }
 
+bool
+ks_coro_guard_hit(const struct ks_sched *s, const void *addr)
+{
+	const struct ks_coro *co = s->current;
+	uintptr_t a = (uintptr_t)addr, lo;
+
+	if (co == NULL)
+		return false;
+	lo = (uintptr_t)co->map;
+
+	/* A large frame can land a little below the guard page too. */
+	return a < lo + page_size() && a + 65536 >= lo;
+}
+
 static void
 coro_thaw(struct ks_coro *co)
 {
@@ -466,9 +481,13 @@ ks_coro_resume(struct ks_coro *co, int status)
 	co->wake_status = status;
 	co->state = KS_CORO_RUNNING;
 	s->current = co;
+	if (s->running != NULL)
+		*s->running = co->tag;
 	ASAN_START(&fake, co->map + ps, co->map_size - ps);
 	switch_to(&s->main_sp, co->sp);
 	ASAN_FINISH(fake, NULL, NULL);
+	if (s->running != NULL)
+		*s->running = -1;
 	s->current = NULL;
 	if (co->state == KS_CORO_DONE) {
 		s->live--;

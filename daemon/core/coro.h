@@ -46,6 +46,8 @@ struct ks_coro {
 	void *saved;           /* hibernating: the live stack bytes */
 	size_t saved_len;
 	void *asan_fake;       /* ASan fake stack while switched out */
+	int tag;               /* what it runs, for the crash record (the
+				* listener's index); -1: unknown */
 #ifndef KS_CORO_ASM
 	void *uctx; /* ucontext fallback */
 #endif
@@ -63,6 +65,9 @@ struct ks_sched {
 	size_t live;               /* coroutines not yet DONE */
 	const void *main_stack_bottom; /* for ASan, learnt on first switch */
 	size_t main_stack_size;
+	/* The crash record (proc/scoreboard.h): while a coroutine runs, its
+	 * tag is stored here, -1 while the main context runs.  NULL: none. */
+	volatile int *running;
 };
 
 /* stack_size is rounded up to whole pages (minimum 16 KiB). */
@@ -88,6 +93,10 @@ struct ks_coro *ks_coro_new(struct ks_sched *s, ks_coro_fn fn, void *arg,
  * Costs one madvise(); meant for coroutines idle for a while.
  */
 int ks_coro_hibernate(struct ks_coro *co, size_t max_live);
+
+/* The coroutine a signal handler was interrupted in, if its address is in
+ * that coroutine's guard page: a stack overflow.  Async-signal-safe. */
+bool ks_coro_guard_hit(const struct ks_sched *s, const void *addr);
 
 /* Main context only: runs co until it suspends or finishes.  A finished
  * coroutine's done hook is called and its stack recycled before this

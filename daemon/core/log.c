@@ -49,6 +49,12 @@ ks_log_init(enum ks_log_format fmt, int threshold)
 }
 
 void
+ks_log_init_child(void)
+{
+	log_pid = getpid();
+}
+
+void
 ks_log_set_threshold(int threshold)
 {
 	ks_log_threshold = threshold;

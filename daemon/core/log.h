@@ -25,6 +25,8 @@ extern int ks_log_threshold; /* messages above this level are dropped */
  * journal) and the threshold. */
 void ks_log_init(enum ks_log_format fmt, int threshold);
 void ks_log_set_threshold(int threshold);
+/* A forked process: its own pid in the lines it writes. */
+void ks_log_init_child(void);
 
 /* Tests capture messages: while a sink is set, messages that pass the
  * threshold go to it (formatted, without prefix) instead of stderr. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "excl.h"
 #include "log.h"
 #include "util.h"
 #include "worker.h"
@@ -53,11 +54,32 @@ sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		ks_conn_hibernate_idle(c, now);
 }
 
+/* Right before the loop blocks, after libev has told the kernel what it
+ * watches (see excl.h). */
+static void
+release_cb(struct ev_loop *loop)
+{
+	struct ks_worker *wk = ev_userdata(loop);
+
+	if (wk->nexcl > 0)
+		ks_excl_hook(wk);
+}
+
+static void
+acquire_cb(struct ev_loop *loop)
+{
+	(void)loop;
+}
+
 int
 ks_worker_init(struct ks_worker *wk, struct ev_loop *loop, size_t stack_size)
 {
 	memset(wk, 0, sizeof(*wk));
 	wk->loop = loop;
+	wk->stats = &wk->own_stats;
+	wk->excl_epfd = -1;
+	ev_set_userdata(loop, wk);
+	ev_set_loop_release_cb(loop, release_cb, acquire_cb);
 	ks_sched_init(&wk->sched, stack_size);
 	ks_bufpool_init(&wk->pool, 1024);
 	ev_prepare_init(&wk->prepare, prepare_cb);
@@ -96,6 +118,10 @@ ks_worker_destroy(struct ks_worker *wk)
 	ev_timer_stop(wk->loop, &wk->sweep);
 	ks_sched_destroy(&wk->sched);
 	ks_bufpool_destroy(&wk->pool);
+	free(wk->excl_fds);
+	wk->excl_fds = NULL;
+	wk->nexcl = 0;
+	ev_set_loop_release_cb(wk->loop, NULL, NULL);
 }
 
 void
@@ -107,6 +133,7 @@ ks_worker_add_conn(struct ks_worker *wk, struct ks_conn *c)
 		wk->conns->prev = c;
 	wk->conns = c;
 	wk->nconns++;
+	wk->stats->active = wk->nconns;
 }
 
 void
@@ -119,8 +146,9 @@ ks_worker_retire_conn(struct ks_worker *wk, struct ks_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	wk->nconns--;
+	wk->stats->active = wk->nconns;
 	if (c->session == NULL)
-		wk->stats.closed++;
+		wk->stats->closed++;
 	c->prev = NULL;
 	c->next = wk->zombies;
 	wk->zombies = c;

@@ -1,8 +1,11 @@
 /*
  * A worker: one libev loop with its scheduler, buffer pool, connections and
- * counters.  Everything mutable lives here, not in globals, so that several
- * worker processes can run side by side later; counters are plain sums so
- * the master can add them up across processes.
+ * counters.  Everything mutable lives here, not in globals.  In the daemon
+ * each worker process runs one (see proc/worker_proc.c); the client tool
+ * and the unit tests run one in-process.  The counters are plain sums,
+ * kept where `stats` points: the worker's own struct, or the worker
+ * process's slot of the scoreboard, where the master reads them (and
+ * keeps them when the worker dies).
  */
 #ifndef KS_WORKER_H
 #define KS_WORKER_H
@@ -19,6 +22,7 @@ struct ks_conn;
 struct ks_listener;
 struct resolve_job;
 
+/* Only uint64_t members: the scoreboard adds them up as an array. */
 struct ks_stats {
 	uint64_t accepted;       /* connections accepted */
 	uint64_t closed;         /* connections closed */
@@ -34,6 +38,7 @@ struct ks_stats {
 	uint64_t datagrams_truncated; /* larger than max_datagram_size */
 	uint64_t datagram_errors;     /* failed recvmmsg/sendmsg */
 	uint64_t datagrams_dropped;   /* to a broadcast address, not wanted */
+	uint64_t active; /* a gauge: connections (and udp sessions) open now */
 };
 
 struct ks_worker {
@@ -47,12 +52,22 @@ struct ks_worker {
 	struct ks_conn *conns;   /* live connections */
 	struct ks_conn *zombies; /* closed, to be freed at the next prepare */
 	unsigned long nconns;
-	struct ks_stats stats;
-	int stopping; /* no new connections; cancel on timeout */
+	struct ks_stats *stats; /* &own_stats unless pointed elsewhere */
+	struct ks_stats own_stats;
+	/* Draining: no new connections or udp sessions; what runs finishes.
+	 * Stopping (the daemon stops, as opposed to a reload retiring this
+	 * worker): udp sessions lose their socket at once too. */
+	bool draining;
+	bool stopping;
 	/* Called before a poll while no connection is open (the server uses
 	 * it to finish a graceful stop); NULL when not wanted. */
 	void (*on_idle)(struct ks_worker *wk);
 	void *udata;
+	/* excl.c: listening sockets to make exclusive before the next poll,
+	 * and libev's epoll descriptor once found */
+	int *excl_fds;
+	size_t nexcl;
+	int excl_epfd;
 	/* outbound.c's name resolver: lookup threads hand results back */
 	bool resolve_ready;
 	ev_async resolve_async;

@@ -132,7 +132,7 @@ idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		conn_close(c);
 		return;
 	}
-	c->wk->stats.timeouts++;
+	c->wk->stats->timeouts++;
 	if (c->state == KS_CONN_DRAINING) {
 		ks_conn_log(c, KS_LOG_DEBUG, "idle timeout while flushing");
 		conn_close(c);
@@ -272,7 +272,7 @@ handler_main(void *arg)
 	rc = pi->desc->handle(c, &c->st.in, &c->st.out, pi->state);
 out:
 	if (rc != 0) {
-		c->wk->stats.handler_errors++;
+		c->wk->stats->handler_errors++;
 		ks_conn_log(c, KS_LOG_DEBUG, "handler returned %d", rc);
 	}
 }
@@ -312,7 +312,7 @@ ks_conn_start(struct ks_worker *wk, struct ks_lconf *lc, int fd,
 	    (co = ks_coro_new(&wk->sched, handler_main, c, main_done, c)) == NULL) {
 		char who[KS_ADDRSTRLEN];
 
-		wk->stats.coro_failures++;
+		wk->stats->coro_failures++;
 		ks_addr_format(peer, peer_len, who, sizeof(who));
 		ks_log(KS_LOG_ERR,
 		       "listener %s: no memory or coroutine stack for %s: "
@@ -325,6 +325,7 @@ ks_conn_start(struct ks_worker *wk, struct ks_lconf *lc, int fd,
 	c->wk = wk;
 	c->lc = lc;
 	c->main = co;
+	co->tag = (int)lc->index;
 	if (peer_len > sizeof(c->peer))
 		peer_len = sizeof(c->peer);
 	memcpy(&c->peer, peer, peer_len);
@@ -333,7 +334,7 @@ ks_conn_start(struct ks_worker *wk, struct ks_lconf *lc, int fd,
 	apply_conn_options(c, fd);
 	ks_stream_init(&c->st, wk, c, fd, lc->max_line_length);
 	conn_register(c);
-	wk->stats.accepted++;
+	wk->stats->accepted++;
 	if (lc->idle_timeout > 0)
 		ks_conn_set_timeout(c, lc->idle_timeout);
 	ks_conn_log(c, KS_LOG_DEBUG, "accepted");
@@ -356,7 +357,7 @@ ks_conn_start_session(struct ks_worker *wk, struct ks_lconf *lc,
 					 main_done, c);
 	}
 	if (co == NULL) {
-		wk->stats.coro_failures++;
+		wk->stats->coro_failures++;
 		ks_log(KS_LOG_ERR, "listener %s: no memory or coroutine stack "
 		       "for the datagram handler", lc->name);
 		if (c != NULL) {
@@ -367,6 +368,7 @@ ks_conn_start_session(struct ks_worker *wk, struct ks_lconf *lc,
 		return NULL;
 	}
 	c->main = co;
+	co->tag = (int)lc->index;
 	/* No stream: the closed state makes every stream path a no-op. */
 	c->st.wk = wk;
 	c->st.conn = c;
@@ -450,7 +452,7 @@ ks_conn_hibernate_idle(struct ks_conn *c, ev_tstamp now)
 	if (c->st.in.waiter != co && c->st.pump_waiter != co)
 		return;
 	if (ks_coro_hibernate(co, HIBERNATE_MAX_LIVE)) {
-		c->wk->stats.hibernations++;
+		c->wk->stats->hibernations++;
 		ks_conn_log(c, KS_LOG_DEBUG, "idle: stack paged out (%zu bytes kept)",
 			    co->saved_len);
 	}
@@ -490,9 +492,10 @@ ks_spawn(ks_conn *c, void (*fn)(ks_conn *, void *), void *arg)
 	co = ks_coro_new(&c->wk->sched, spawn_main, a, coro_done, c);
 	if (co == NULL) {
 		free(a);
-		c->wk->stats.coro_failures++;
+		c->wk->stats->coro_failures++;
 		return KS_ENOMEM;
 	}
+	co->tag = (int)c->lc->index;
 	c->ncoro++;
 	ks_coro_wake(co, KS_OK);
 	return KS_OK;

@@ -21,6 +21,7 @@
 #include "coro.h"
 #include "dgram.h"
 #include "listener.h"
+#include "lsock.h"
 #include "log.h"
 #include "util.h"
 #include "worker.h"
@@ -293,7 +294,7 @@ ks_dsocks_free(struct ks_conn *c)
 static int
 fill(struct ks_dsock *ds)
 {
-	struct ks_stats *stats = &ds->conn->wk->stats;
+	struct ks_stats *stats = ds->conn->wk->stats;
 	struct msghdr *h;
 	unsigned i;
 	int n;
@@ -412,15 +413,15 @@ take(struct ks_dsock *ds, ks_dgram *d)
 	/* One forged datagram to a broadcast address would get an answer
 	 * from every host on the subnet: only where asked for. */
 	if ((d->flags & KS_DGRAM_BROADCAST) && !c->lc->broadcast) {
-		wk->stats.datagrams_dropped++;
+		wk->stats->datagrams_dropped++;
 		return DROPPED;
 	}
-	wk->stats.datagrams_in++;
-	wk->stats.bytes_in += d->len;
+	wk->stats->datagrams_in++;
+	wk->stats->bytes_in += d->len;
 	ks_conn_progress(c);
 	if (!(m->msg_hdr.msg_flags & MSG_TRUNC))
 		return KS_OK;
-	wk->stats.datagrams_truncated++;
+	wk->stats->datagrams_truncated++;
 	ds->truncated++;
 	if (ev_now(wk->loop) - ds->trunc_logged >= TRUNC_LOG_EVERY) {
 		ds->trunc_logged = ev_now(wk->loop);
@@ -563,8 +564,8 @@ dgram_send(struct ks_dsock *ds, const void *buf, size_t n,
 	}
 	for (;;) {
 		if (sendmsg(ds->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
-			wk->stats.datagrams_out++;
-			wk->stats.bytes_out += n;
+			wk->stats->datagrams_out++;
+			wk->stats->bytes_out += n;
 			ks_conn_progress(c);
 			return KS_OK;
 		}
@@ -572,7 +573,7 @@ dgram_send(struct ks_dsock *ds, const void *buf, size_t n,
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
 			ds->err = c->err = errno;
-			wk->stats.datagram_errors++;
+			wk->stats->datagram_errors++;
 			return errno == EMSGSIZE ? KS_ETOOLONG : KS_EIO;
 		}
 		/* The send buffer is full: wait until it has room. */

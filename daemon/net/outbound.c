@@ -26,6 +26,7 @@
 #include "conf.h"
 #include "conn.h"
 #include "listener.h"
+#include "lsock.h"
 #include "coro.h"
 #include "log.h"
 #include "stream.h"

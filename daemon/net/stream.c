@@ -174,7 +174,7 @@ stream_fill(struct ks_stream *st)
 	if (n > 0) {
 		in->buf.len += (size_t)n;
 		in->last_read_full = (size_t)n == room;
-		st->wk->stats.bytes_in += (uint64_t)n;
+		st->wk->stats->bytes_in += (uint64_t)n;
 		if (st->conn != NULL)
 			ks_conn_progress(st->conn);
 		return;
@@ -278,7 +278,7 @@ ks_stream_flush_nowait(struct ks_stream *st)
 			size_t sent = (size_t)n;
 
 			ks_buf_consume(&out->buf, sent);
-			st->wk->stats.bytes_out += sent;
+			st->wk->stats->bytes_out += sent;
 			st->sent_unwaited += sent;
 			if (st->conn != NULL)
 				ks_conn_progress(st->conn);
@@ -442,7 +442,7 @@ ks_stream_write(struct ks_stream *st, const void *p, size_t n)
 		if (w > 0) {
 			src += w;
 			n -= (size_t)w;
-			st->wk->stats.bytes_out += (uint64_t)w;
+			st->wk->stats->bytes_out += (uint64_t)w;
 			st->sent_unwaited += (size_t)w;
 			if (st->conn != NULL)
 				ks_conn_progress(st->conn);
@@ -505,7 +505,7 @@ pump_drain(struct ks_stream *src)
 		if (n > 0) {
 			ks_buf_consume(&in->buf, (size_t)n);
 			src->pump_bytes += (uint64_t)n;
-			dst->wk->stats.bytes_out += (uint64_t)n;
+			dst->wk->stats->bytes_out += (uint64_t)n;
 			if (dst->conn != NULL)
 				ks_conn_progress(dst->conn);
 			continue;

@@ -489,7 +489,7 @@ ks_tls_accept(struct ks_tls_ctx *ctx, struct ks_stream *st)
 				st, gnutls_record_get_direction(t->sess) ? EV_WRITE
 									 : EV_READ);
 			if (wait == KS_ETIMEDOUT) {
-				c->wk->stats.tls_failures++;
+				c->wk->stats->tls_failures++;
 				ks_conn_log(c, KS_LOG_INFO,
 					    "TLS handshake timed out after %gs",
 					    ctx->handshake_timeout);
@@ -501,7 +501,7 @@ ks_tls_accept(struct ks_tls_ctx *ctx, struct ks_stream *st)
 		}
 		if (!gnutls_error_is_fatal(rc))
 			continue; /* a warning alert */
-		c->wk->stats.tls_failures++;
+		c->wk->stats->tls_failures++;
 		ks_conn_log(c, KS_LOG_INFO, "TLS handshake failed: %s",
 			    gnutls_strerror(rc));
 		/* Best effort: the client learns the reason from an alert. */
@@ -509,7 +509,7 @@ ks_tls_accept(struct ks_tls_ctx *ctx, struct ks_stream *st)
 		return -1;
 	}
 	if (collect_info(ctx, t, c) != 0) {
-		c->wk->stats.tls_failures++;
+		c->wk->stats->tls_failures++;
 		return -1;
 	}
 	st->tp = &tls_transport;

@@ -3,9 +3,11 @@
  *
  * A plugin is a shared object that exports one symbol, KS_PLUGIN_SYMBOL, a
  * const ks_plugin descriptor (use KS_PLUGIN_DEFINE).  For every listener that
- * names the plugin, ksockd calls init() once with that listener's options,
- * then runs handle() in a coroutine of its own for every accepted connection,
- * and calls fini() when the listener's configuration goes away.
+ * names the plugin, ksockd calls init() once with that listener's options
+ * (in the master process, before it forks the workers), init_worker() in
+ * each worker process, then runs handle() in a coroutine of its own for
+ * every accepted connection, and calls fini() when the listener's
+ * configuration goes away.
  *
  * handle() is straight-line code.  The functions marked SUSPENDS below look
  * like blocking calls, but when no data (or no buffer room) is there they
@@ -126,6 +128,21 @@ typedef struct ks_plugin {
 	 * A plugin may have handle, handle_dgram or both; the loader refuses
 	 * a listener whose protocol needs the hook the plugin lacks. */
 	int (*handle_dgram)(ks_conn *conn, ks_dsock *sock, void *state);
+
+	/* Called once per listener in every worker process, after the fork
+	 * and before the worker serves anything, with the state init made.
+	 * init runs once, in the master, before the workers are forked: what
+	 * it builds (memory, files it opened, parsed options) every worker
+	 * inherits as a copy, and a change one worker makes to it the others
+	 * never see.  Anything that must not be shared between processes (a
+	 * connection to a database, a thread, a random generator's state, a
+	 * file opened for appending by one process) belongs here instead.
+	 * Runs in the main context (must not suspend), as the worker's user
+	 * (daemon.user).  Return 0, or non-zero with a message in err: the
+	 * worker exits and the master logs it and starts another after a
+	 * back-off (a worker that cannot run is treated like one that
+	 * crashed).  Workers never call fini: the master does, once. */
+	int (*init_worker)(void *state, char *err, size_t errlen);
 } ks_plugin;
 
 #define KS_PLUGIN_DEFINE(...)                                                  \

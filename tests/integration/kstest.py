@@ -197,6 +197,24 @@ def set_linger_rst(sock):
                     struct.pack("ii", 1, 0))
 
 
+def children(pid):
+    """The pids of a process's children, from /proc (sorted)."""
+    out = []
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return sorted(out)
+
+
+def proc_status(pid):
+    """/proc/PID/status as a dict of strings ({"Uid": "0 0 0 0", ...})."""
+    with open("/proc/%d/status" % pid) as f:
+        return dict(l.rstrip("\n").split(":\t", 1) for l in f if ":\t" in l)
+
+
 def run_ksockd(args, timeout=30, input=None):
     """Runs ksockd with args to completion (for -t, -V, failing starts).
     Returns (exit status, combined stdout+stderr text)."""
@@ -223,10 +241,13 @@ class Daemon:
     listeners: dicts of listener settings; defaults fill in protocol "tcp",
     address 127.0.0.1 and port 0 (tcp) or DIR/NAME.sock (unix).  handler
     is a bundled plugin name or an absolute path.  daemon_settings go into
-    the `daemon` group (plugin_dir, log_level "debug" and shutdown_timeout 5
-    unless given)."""
+    the `daemon` group (plugin_dir, log_level "debug", shutdown_timeout 5
+    and workers 2 unless given: two worker processes whatever the machine,
+    so that every test runs the multi-process daemon the same way; a test
+    that needs one process's state across connections asks for 1).
+    env: extra environment variables for the daemon."""
 
-    def __init__(self, listeners, tmpdir=None, **daemon_settings):
+    def __init__(self, listeners, tmpdir=None, env=None, **daemon_settings):
         self.tmpdir = tmpdir or tempfile.mkdtemp(prefix="kstest-")
         self.own_tmpdir = tmpdir is None
         self.conf_path = os.path.join(self.tmpdir, "ksockd.conf")
@@ -239,13 +260,14 @@ class Daemon:
         self.addresses = {}
         self.clients = []
         self.listener_lines = {}
+        self.env = dict(os.environ, **(env or {}))
         self.write_config(listeners, **daemon_settings)
 
     # -- config --
 
     def config_text(self, listeners, **daemon_settings):
         d = {"plugin_dir": PLUGIN_BUILD_DIR, "log_level": "debug",
-             "shutdown_timeout": 5}
+             "shutdown_timeout": 5, "workers": 2}
         d.update(daemon_settings)
         lines = ["# written by kstest.py", "daemon: {"]
         for k, v in d.items():
@@ -294,7 +316,7 @@ class Daemon:
         self.proc = subprocess.Popen(
             [KSOCKD, "-f", "-c", self.conf_path] + list(args),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, cwd=self.tmpdir)
+            stderr=subprocess.STDOUT, cwd=self.tmpdir, env=self.env)
         self.reader = threading.Thread(target=self._read_log, daemon=True)
         self.reader.start()
         if wait_ready:
@@ -373,6 +395,27 @@ class Daemon:
 
     def send_signal(self, sig):
         self.proc.send_signal(sig)
+
+    def worker_pids(self):
+        """The pids of the master's children now (its workers, and for
+        a moment a configuration check), sorted."""
+        return children(self.proc.pid)
+
+    def wait_workers(self, n, timeout=READY_TIMEOUT, exclude=()):
+        """Waits until the master has exactly n worker processes (none of
+        them in `exclude`, e.g. ones that are draining) and returns their
+        pids."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pids = [p for p in self.worker_pids() if p not in exclude]
+            if len(pids) == n:
+                return pids
+            if time.monotonic() > deadline:
+                raise AssertionError("%d worker processes, not %d, after "
+                                     "%.0f s\n%s" % (len(pids), n, timeout,
+                                                     self.log_tail()))
+            with self.cond:
+                self.cond.wait(0.05)
 
     def wait(self, timeout=STOP_TIMEOUT):
         """Waits for the process (and the end of its output)."""
@@ -532,3 +575,100 @@ class KsTestCase(unittest.TestCase):
         data = recv_until_eof(sock)
         self.assertEqual(data, b"", msg)
 
+
+
+# ---- load while the daemon changes ------------------------------------------
+
+def ask(sock, line):
+    """Sends one line and returns the reply line (str)."""
+    if isinstance(line, str):
+        line = line.encode()
+    sock.sendall(line + b"\n")
+    return recv_line(sock).decode("utf-8", "replace")
+
+
+class ConnectLoop:
+    """Threads that connect to one listener over and over, each time
+    running `dialogue(sock)` (default: one line to an echo-like handler),
+    until stop().  Counts completed dialogues, refused connection attempts
+    and failures (reset, EOF, timeout), for tests that change the daemon
+    (reload, crash, upgrade) under load and must lose nothing."""
+
+    def __init__(self, d, name, threads=4, dialogue=None):
+        self.addr = d.address(name)
+        self.dialogue = dialogue or self.echo
+        self.nthreads = threads
+        self.cond = threading.Condition()
+        self.ok = 0
+        self.refused = 0
+        self.failed = []
+        self.running = False
+        self.threads = []
+
+    @staticmethod
+    def echo(sock):
+        if ask(sock, "ping") != "ping":
+            raise AssertionError("wrong reply")
+
+    def _one(self):
+        fam = socket.AF_UNIX if isinstance(self.addr, str) else (
+            socket.AF_INET6 if ":" in self.addr[0] else socket.AF_INET)
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.settimeout(30)
+        try:
+            s.connect(self.addr)
+            self.dialogue(s)
+            s.shutdown(socket.SHUT_WR)
+            recv_until_eof(s)
+        finally:
+            s.close()
+
+    def _run(self):
+        while True:
+            with self.cond:
+                if not self.running:
+                    return
+            try:
+                self._one()
+                outcome = "ok"
+            except (ConnectionRefusedError, FileNotFoundError):
+                outcome = "refused"
+            except (OSError, EOFError, AssertionError) as e:
+                outcome = repr(e)
+            with self.cond:
+                if outcome == "ok":
+                    self.ok += 1
+                elif outcome == "refused":
+                    self.refused += 1
+                else:
+                    self.failed.append(outcome)
+                self.cond.notify_all()
+
+    def start(self):
+        self.running = True
+        for _ in range(self.nthreads):
+            t = threading.Thread(target=self._run, daemon=True)
+            t.start()
+            self.threads.append(t)
+        return self
+
+    def wait_ok(self, n, timeout=60):
+        """Waits until n more dialogues have completed."""
+        with self.cond:
+            want = self.ok + n
+            deadline = time.monotonic() + timeout
+            while self.ok < want:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("only %d of %d dialogues in %.0f s "
+                                         "(refused %d, failed %r)" %
+                                         (self.ok, want, timeout,
+                                          self.refused, self.failed[-5:]))
+                self.cond.wait(left)
+
+    def stop(self):
+        with self.cond:
+            self.running = False
+        for t in self.threads:
+            t.join(60)
+        return self.ok, self.refused, self.failed

@@ -13,8 +13,11 @@ import kstest
 
 class FdExhaustion(kstest.KsTestCase):
     def test_emfile_pauses_and_recovers(self):
-        d = self.start_daemon([{"name": "hello", "handler": "hello"}])
-        pid = d.proc.pid
+        # One worker: the point is what a process does when it runs out
+        # (with two, the other would simply take the connections).
+        d = self.start_daemon([{"name": "hello", "handler": "hello"}],
+                              workers=1)
+        pid, = d.wait_workers(1)
         in_use = len(os.listdir("/proc/%d/fd" % pid))
         _, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
         # Room for exactly 5 more descriptors in the daemon.

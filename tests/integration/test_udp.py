@@ -609,7 +609,7 @@ class ServicesTest(UdpCase):
             udp("discard", handler="discard"),
             udp("limited", handler="echo",
                 options={"rate_limit": 5, "rate_burst": 5}),
-        ])
+        ], workers=1)  # chargen's ring and the rate limit are per worker
 
     def test_echo(self):
         self.assertEqual(self.call(self.d, "echo", "hello"), "hello")

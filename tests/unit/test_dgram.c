@@ -247,8 +247,8 @@ START_TEST(test_recv_and_reply)
 	ck_assert_int_eq(from->sin_port, f.peer_addr.sin_port);
 	ck_assert_int_eq(peer_recv(&f, buf, sizeof(buf)), 4);
 	ck_assert_mem_eq(buf, "pong", 4);
-	ck_assert_uint_eq(f.wk.stats.datagrams_in, 1);
-	ck_assert_uint_eq(f.wk.stats.datagrams_out, 1);
+	ck_assert_uint_eq(f.wk.stats->datagrams_in, 1);
+	ck_assert_uint_eq(f.wk.stats->datagrams_out, 1);
 	fx_teardown(&f);
 }
 END_TEST
@@ -332,7 +332,7 @@ START_TEST(test_truncated_reported)
 	ck_assert_uint_eq(f.d.size, 100);
 	ck_assert_uint_eq(f.d.len, 10);
 	ck_assert_int_eq(f.data[0], 'Z');
-	ck_assert_uint_eq(f.wk.stats.datagrams_truncated, 1);
+	ck_assert_uint_eq(f.wk.stats->datagrams_truncated, 1);
 	/* The next one is whole. */
 	f.done = 0;
 	fx_start(&f, body_recv_one);

@@ -1,0 +1,879 @@
+/*
+ * The master process: starts the daemon, supervises the workers and stops
+ * it.  See proc.h for the model and reload.c for SIGHUP.
+ *
+ * Start: the configuration is loaded and its plugins initialised, every
+ * listener's socket is bound (or taken from systemd), then the workers are
+ * forked; "ready" is logged (and READY=1 sent) once all of them said so
+ * through the scoreboard.
+ *
+ * Supervision: a worker that dies without being told to is logged with the
+ * signal and what it was running (from its scoreboard slot), and replaced
+ * at once; one that keeps dying is restarted after a back-off of 1, 2, 4
+ * ... up to 30 seconds.  The listening sockets belong to the master, so
+ * nothing queued in them is lost meanwhile.
+ *
+ * Stop (SIGTERM, SIGINT, SIGQUIT): the workers are told to stop, the master
+ * closes its copies of the listening sockets and removes unix socket
+ * paths; once every worker has closed its copies too (connections are
+ * refused from then on) that is logged; each worker drains within
+ * shutdown_timeout and exits; the master logs the final counters and
+ * exits 0.  A second signal has the workers cancel at once.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "log.h"
+#include "lsock.h"
+#include "master.h"
+#include "privs.h"
+#include "proc.h"
+#include "scoreboard.h"
+#include "sd.h"
+#include "util.h"
+
+#define STABLE_AFTER 30.0   /* a worker up this long resets its back-off */
+#define BACKOFF_MAX 30.0    /* seconds */
+#define CLOSE_WAIT 5.0      /* seconds for workers to close listeners */
+#define STOP_MARGIN 10.0    /* beyond shutdown_timeout + grace: SIGKILL */
+#define STATUS_EVERY 10.0   /* seconds between STATUS= updates */
+
+/* One per process, and static: forked children find the master's state
+ * reachable (LeakSanitizer), and signal handlers could find it. */
+static struct ks_master M;
+
+/* ---- workers ------------------------------------------------------------ */
+
+static unsigned
+ncpus(void)
+{
+	cpu_set_t set;
+	long n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+unsigned
+ks_master_nworkers(const struct ks_conf *conf)
+{
+	if (conf->workers > 0)
+		return (unsigned)conf->workers;
+	return KS_MIN(ncpus(), KS_MAX_WORKERS);
+}
+
+static bool
+uses_lsock(const struct ks_conf *conf, const struct ks_lsock *ls)
+{
+	size_t i;
+
+	for (i = 0; conf != NULL && i < conf->nlisteners; i++)
+		if (conf->listeners[i].lsock == ls)
+			return true;
+	return false;
+}
+
+static void
+close_unused(struct ks_lsock *list, const struct ks_conf *keep)
+{
+	struct ks_lsock *ls;
+
+	for (ls = list; ls != NULL; ls = ls->next)
+		if (!uses_lsock(keep, ls))
+			close(ls->fd);
+}
+
+/* In a forked child: the master's watchers, loop and descriptors are not
+ * the child's.  keep: the generation whose sockets it goes on using. */
+static void
+forget_master(struct ks_master *m, const struct ks_conf *keep)
+{
+	sigset_t none;
+
+	ev_signal_stop(m->loop, &m->sigterm);
+	ev_signal_stop(m->loop, &m->sigint);
+	ev_signal_stop(m->loop, &m->sigquit);
+	ev_signal_stop(m->loop, &m->sighup);
+	ev_signal_stop(m->loop, &m->sigusr2);
+	ev_child_stop(m->loop, &m->child);
+	ev_io_stop(m->loop, &m->notify_io);
+	ev_timer_stop(m->loop, &m->respawn_timer);
+	ev_timer_stop(m->loop, &m->stop_timer);
+	ev_timer_stop(m->loop, &m->kill_timer);
+	ev_timer_stop(m->loop, &m->status_timer);
+	ev_loop_destroy(m->loop);
+	m->loop = NULL;
+	close_unused(m->lsocks, keep);
+	ks_reload_forget(m, keep);
+	if (m->exe_fd >= 0)
+		close(m->exe_fd);
+	if (m->sb.fd >= 0)
+		close(m->sb.fd);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+void
+ks_master_child_reset(struct ks_master *m)
+{
+	forget_master(m, NULL);
+	close(m->notify_fd);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGQUIT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	ks_log_init_child();
+}
+
+int
+ks_master_spawn(struct ks_master *m, struct ks_conf *conf, unsigned number)
+{
+	struct ks_wspec spec;
+	struct ks_wrec *w;
+	pid_t master = getpid(), pid;
+	int slot;
+
+	if ((slot = ks_sb_take(&m->sb, conf->generation, number)) < 0) {
+		ks_log(KS_LOG_ERR, "cannot start worker #%u: all %d scoreboard "
+		       "slots are taken (old workers still draining?)", number,
+		       KS_SB_SLOTS);
+		return -1;
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		ks_log(KS_LOG_ERR, "cannot start worker #%u: out of memory",
+		       number);
+		ks_sb_release(&m->sb, (unsigned)slot, &m->retired);
+		return -1;
+	}
+	if ((pid = fork()) < 0) {
+		ks_log_errno(KS_LOG_ERR, "cannot start worker #%u: fork", number);
+		ks_sb_release(&m->sb, (unsigned)slot, &m->retired);
+		free(w);
+		return -1;
+	}
+	if (pid == 0) {
+		forget_master(m, conf);
+		spec.conf = conf;
+		spec.slot = ks_sb_slot(&m->sb, (unsigned)slot);
+		spec.notify_fd = m->notify_fd;
+		spec.master = master;
+		ks_worker_process(&spec);
+	}
+	ks_sb_slot(&m->sb, (unsigned)slot)->pid = (int32_t)pid;
+	w->pid = pid;
+	w->slot = (unsigned)slot;
+	w->conf = conf;
+	ks_conf_ref(conf);
+	w->generation = conf->generation;
+	w->number = number;
+	w->state = KS_W_STARTING;
+	w->started = ev_now(m->loop);
+	w->next = m->workers;
+	m->workers = w;
+	ks_log(KS_LOG_DEBUG, "started worker #%u of generation %u (pid %d)",
+	       number, conf->generation, (int)pid);
+	return 0;
+}
+
+void
+ks_master_signal(struct ks_master *m, const struct ks_conf *conf, int sig)
+{
+	struct ks_wrec *w;
+
+	for (w = m->workers; w != NULL; w = w->next) {
+		if (w->conf != conf)
+			continue;
+		if (sig == KS_SIG_STOP || sig == KS_SIG_RETIRE)
+			w->told = true;
+		if (kill(w->pid, sig) != 0 && errno != ESRCH)
+			ks_log_errno(KS_LOG_WARN, "kill(%d, %d)", (int)w->pid, sig);
+	}
+}
+
+unsigned
+ks_master_count(const struct ks_master *m, const struct ks_conf *conf,
+		enum ks_wstate state)
+{
+	const struct ks_wrec *w;
+	unsigned n = 0;
+
+	for (w = m->workers; w != NULL; w = w->next)
+		n += w->conf == conf && w->state == state;
+	return n;
+}
+
+unsigned
+ks_master_count_all(const struct ks_master *m, const struct ks_conf *conf)
+{
+	const struct ks_wrec *w;
+	unsigned n = 0;
+
+	for (w = m->workers; w != NULL; w = w->next)
+		n += w->conf == conf;
+	return n;
+}
+
+unsigned long long
+ks_master_connections(const struct ks_master *m)
+{
+	const struct ks_wrec *w;
+	struct ks_stats sum;
+
+	memset(&sum, 0, sizeof(sum));
+	for (w = m->workers; w != NULL; w = w->next)
+		ks_sb_add(ks_sb_slot(&m->sb, w->slot), &sum);
+	return (unsigned long long)sum.active;
+}
+
+static const char *
+signame(int sig)
+{
+	const char *abbrev = sigabbrev_np(sig);
+	static char buf[32];
+
+	if (abbrev == NULL) {
+		snprintf(buf, sizeof(buf), "signal %d", sig);
+		return buf;
+	}
+	snprintf(buf, sizeof(buf), "SIG%s", abbrev);
+	return buf;
+}
+
+void
+ks_master_describe_exit(const struct ks_master *m, const struct ks_wrec *w,
+			int status, char *buf, size_t len)
+{
+	const struct ks_slot *s = ks_sb_slot(&m->sb, w->slot);
+	const struct ks_lconf *lc = NULL;
+	size_t n;
+	int sig;
+
+	if (WIFSIGNALED(status)) {
+		sig = WTERMSIG(status);
+		n = (size_t)snprintf(buf, len, "killed by %s", signame(sig));
+		if (s->fault_sig == sig && (s->fault_flags & KS_FAULT_STACK))
+			n += (size_t)snprintf(buf + n, len - KS_MIN(n, len),
+					      " (a stack overflow in a handler "
+					      "coroutine)");
+		else if (s->fault_sig == sig &&
+			 (sig == SIGSEGV || sig == SIGBUS))
+			n += (size_t)snprintf(buf + n, len - KS_MIN(n, len),
+					      " at address 0x%llx",
+					      (unsigned long long)s->fault_addr);
+	} else {
+		n = (size_t)snprintf(buf, len, "exited with status %d%s",
+				     WEXITSTATUS(status),
+				     WEXITSTATUS(status) == KS_WEXIT_INIT
+					     ? " (a plugin's init_worker failed)"
+				     : WEXITSTATUS(status) == KS_WEXIT_SETUP
+					     ? " (it could not set itself up)"
+					     : "");
+	}
+	if (s->running >= 0 && w->conf != NULL &&
+	    (size_t)s->running < w->conf->nlisteners)
+		lc = &w->conf->listeners[s->running];
+	if (lc != NULL)
+		snprintf(buf + KS_MIN(n, len), len - KS_MIN(n, len),
+			 " while running plugin %s (listener %s)",
+			 lc->plugin.desc != NULL && lc->plugin.desc->name != NULL
+				 ? lc->plugin.desc->name
+				 : lc->handler,
+			 lc->name);
+	else if (s->running >= 0)
+		snprintf(buf + KS_MIN(n, len), len - KS_MIN(n, len),
+			 " while running the handler of listener #%d of the "
+			 "previous binary's configuration", s->running + 1);
+}
+
+/* ---- start and restart -------------------------------------------------- */
+
+static void
+arm_respawn(struct ks_master *m)
+{
+	ev_tstamp first = 0;
+	unsigned i;
+
+	for (i = 0; i < KS_MAX_WORKERS; i++)
+		if (m->backoff[i].pending &&
+		    (first == 0 || m->backoff[i].due < first))
+			first = m->backoff[i].due;
+	ev_timer_stop(m->loop, &m->respawn_timer);
+	if (first == 0)
+		return;
+	ev_timer_set(&m->respawn_timer, KS_MAX(first - ev_now(m->loop), 0.0),
+		     0);
+	ev_timer_start(m->loop, &m->respawn_timer);
+}
+
+static void
+respawn_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct ks_master *m = KS_CONTAINER_OF(t, struct ks_master, respawn_timer);
+	struct ks_backoff *b;
+	unsigned i;
+
+	(void)revents;
+	for (i = 0; i < KS_MAX_WORKERS; i++) {
+		b = &m->backoff[i];
+		if (!b->pending || b->due > ev_now(loop) + 0.001)
+			continue;
+		b->pending = false;
+		if (m->phase == KS_M_RUNNING && i < ks_master_nworkers(m->conf) &&
+		    ks_master_spawn(m, m->conf, i) != 0)
+			b->pending = true, b->due = ev_now(loop) + 1;
+	}
+	arm_respawn(m);
+}
+
+/* A worker of the current generation died: replace it, at once the first
+ * time, then after a back-off while it keeps dying. */
+static void
+replace(struct ks_master *m, const struct ks_wrec *w)
+{
+	struct ks_backoff *b = &m->backoff[w->number];
+	double delay;
+
+	if (ev_now(m->loop) - w->started >= STABLE_AFTER)
+		b->streak = 0;
+	delay = b->streak == 0 ? 0
+			       : KS_MIN(BACKOFF_MAX, (double)(1u << KS_MIN(
+							 b->streak - 1, 5u)));
+	b->streak++;
+	if (delay == 0) {
+		ks_log(KS_LOG_INFO, "starting a new worker #%u", w->number);
+		if (ks_master_spawn(m, m->conf, w->number) == 0)
+			return;
+		delay = 1;
+	} else {
+		ks_log(KS_LOG_WARN, "worker #%u died %u times in a row: "
+		       "starting it again in %g s", w->number, b->streak, delay);
+	}
+	b->pending = true;
+	b->due = ev_now(m->loop) + delay;
+	arm_respawn(m);
+}
+
+static void stop_begin(struct ks_master *m, const char *why);
+
+static void
+became_ready(struct ks_master *m)
+{
+	m->phase = KS_M_RUNNING;
+	ks_log(KS_LOG_INFO, "ready (%zu listeners, %u workers)",
+	       m->conf->nlisteners, ks_master_nworkers(m->conf));
+	ks_sd_notify("READY=1\nMAINPID=%d", (int)getpid());
+	ks_master_status(m);
+	if (ks_sd_watching()) {
+		ev_timer_set(&m->status_timer, STATUS_EVERY, STATUS_EVERY);
+		ev_timer_start(m->loop, &m->status_timer);
+	}
+}
+
+static struct ks_wrec *
+find_worker(struct ks_master *m, pid_t pid, struct ks_wrec ***prevp)
+{
+	struct ks_wrec **pp;
+
+	for (pp = &m->workers; *pp != NULL; pp = &(*pp)->next)
+		if ((*pp)->pid == pid) {
+			*prevp = pp;
+			return *pp;
+		}
+	return NULL;
+}
+
+static void stop_poll(struct ks_master *m);
+
+static void
+worker_gone(struct ks_master *m, struct ks_wrec *w, struct ks_wrec **pp,
+	    int status)
+{
+	bool expected = w->told && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	char why[512];
+
+	*pp = w->next;
+	ks_master_describe_exit(m, w, status, why, sizeof(why));
+	if (expected)
+		ks_log(KS_LOG_DEBUG, "worker #%u of generation %u (pid %d) "
+		       "exited", w->number, w->generation, (int)w->pid);
+	else
+		ks_log(KS_LOG_ERR, "worker #%u of generation %u (pid %d) %s",
+		       w->number, w->generation, (int)w->pid, why);
+	if (m->phase == KS_M_STARTING && w->conf == m->conf) {
+		ks_log(KS_LOG_ERR, "ksockd cannot start: a worker did not");
+		m->exit_status = EXIT_FAILURE;
+		stop_begin(m, NULL);
+	} else if (!expected && m->phase == KS_M_RUNNING && w->conf == m->conf) {
+		replace(m, w);
+	}
+	ks_reload_poll(m, w, status);
+	ks_sb_release(&m->sb, w->slot, &m->retired);
+	if (w->conf != NULL)
+		ks_conf_unref(w->conf);
+	free(w);
+	if (m->phase == KS_M_STOPPING)
+		stop_poll(m);
+	ks_master_status(m);
+}
+
+static void
+child_cb(struct ev_loop *loop, ev_child *c, int revents)
+{
+	struct ks_master *m = KS_CONTAINER_OF(c, struct ks_master, child);
+	struct ks_wrec *w, **pp;
+	int status = c->rstatus;
+
+	(void)loop;
+	(void)revents;
+	if (WIFSTOPPED(status) || WIFCONTINUED(status))
+		return;
+	if (ks_reload_child_exited(m, c->rpid, status))
+		return;
+	if ((w = find_worker(m, c->rpid, &pp)) == NULL) {
+		ks_log(KS_LOG_DEBUG, "reaped process %d", (int)c->rpid);
+		return;
+	}
+	worker_gone(m, w, pp, status);
+}
+
+/* A worker wrote to the eventfd: its slot's state moved on. */
+static void
+notify_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct ks_master *m = KS_CONTAINER_OF(io, struct ks_master, notify_io);
+	enum ks_slot_state st;
+	struct ks_wrec *w;
+	uint64_t count;
+
+	(void)loop;
+	(void)revents;
+	if (read(m->notify_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		ks_log_errno(KS_LOG_WARN, "reading the workers' eventfd");
+	for (w = m->workers; w != NULL; w = w->next) {
+		st = ks_slot_state(ks_sb_slot(&m->sb, w->slot));
+		if (st == KS_SLOT_READY && w->state == KS_W_STARTING)
+			w->state = KS_W_READY;
+		else if (st == KS_SLOT_DRAINING)
+			w->state = KS_W_DRAINING;
+	}
+	if (m->phase == KS_M_STARTING &&
+	    ks_master_count(m, m->conf, KS_W_READY) ==
+		    ks_master_nworkers(m->conf))
+		became_ready(m);
+	ks_reload_poll(m, NULL, 0);
+	if (m->phase == KS_M_STOPPING)
+		stop_poll(m);
+}
+
+/* ---- stop --------------------------------------------------------------- */
+
+static void
+log_stopping(struct ks_master *m)
+{
+	if (m->stop_logged)
+		return;
+	m->stop_logged = true;
+	if (m->stop_signal != NULL)
+		ks_log(KS_LOG_INFO, "received %s: stopping (%llu connections "
+		       "open)", m->stop_signal, ks_master_connections(m));
+}
+
+/* Every worker has closed its listening sockets (or gone): connections are
+ * refused from here on. */
+static void
+stop_poll(struct ks_master *m)
+{
+	struct ks_wrec *w;
+
+	for (w = m->workers; w != NULL && w->state == KS_W_DRAINING; w = w->next)
+		;
+	if (w == NULL)
+		log_stopping(m);
+	if (m->workers == NULL)
+		ev_break(m->loop, EVBREAK_ALL);
+}
+
+static void
+stop_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct ks_master *m = KS_CONTAINER_OF(t, struct ks_master, stop_timer);
+
+	(void)loop;
+	(void)revents;
+	if (!m->stop_logged)
+		ks_log(KS_LOG_WARN, "a worker did not close its listeners "
+		       "within %g s (blocked in a plugin?)", CLOSE_WAIT);
+	log_stopping(m);
+}
+
+static void
+kill_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct ks_master *m = KS_CONTAINER_OF(t, struct ks_master, kill_timer);
+	struct ks_wrec *w;
+
+	(void)loop;
+	(void)revents;
+	for (w = m->workers; w != NULL; w = w->next) {
+		ks_log(KS_LOG_ERR, "worker #%u (pid %d) is still running long "
+		       "after shutdown_timeout: killing it", w->number,
+		       (int)w->pid);
+		kill(w->pid, SIGKILL);
+	}
+}
+
+static void
+close_lsocks(struct ks_master *m)
+{
+	struct ks_lsock *ls;
+
+	while ((ls = m->lsocks) != NULL) {
+		m->lsocks = ls->next;
+		ks_lsock_close(ls);
+	}
+}
+
+/* why: the signal's name, NULL when ksockd gives up starting. */
+static void
+stop_begin(struct ks_master *m, const char *why)
+{
+	struct ks_wrec *w;
+	double deadline;
+
+	if (m->phase == KS_M_STOPPING) {
+		if (why == NULL)
+			return;
+		ks_log(KS_LOG_INFO, "received %s again: canceling now", why);
+		for (w = m->workers; w != NULL; w = w->next)
+			kill(w->pid, KS_SIG_CANCEL);
+		return;
+	}
+	m->phase = KS_M_STOPPING;
+	m->stop_signal = why;
+	ks_sd_notify("STOPPING=1");
+	ks_reload_abort(m);
+	ev_timer_stop(m->loop, &m->respawn_timer);
+	ev_timer_stop(m->loop, &m->status_timer);
+	for (w = m->workers; w != NULL; w = w->next) {
+		w->told = true;
+		if (kill(w->pid, KS_SIG_STOP) != 0 && errno != ESRCH)
+			ks_log_errno(KS_LOG_WARN, "kill(%d)", (int)w->pid);
+	}
+	/* The workers close theirs: the last close refuses connections. */
+	close_lsocks(m);
+	deadline = (m->conf != NULL ? m->conf->shutdown_timeout : 30) + 2.0 +
+		   STOP_MARGIN;
+	ev_timer_set(&m->stop_timer, CLOSE_WAIT, 0);
+	ev_timer_start(m->loop, &m->stop_timer);
+	ev_timer_set(&m->kill_timer, deadline, 0);
+	ev_timer_start(m->loop, &m->kill_timer);
+	stop_poll(m);
+}
+
+static void
+signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
+{
+	struct ks_master *m = s->data;
+
+	(void)loop;
+	(void)revents;
+	switch (s->signum) {
+	case SIGHUP:
+		if (m->phase == KS_M_RUNNING)
+			ks_reload_start(m);
+		break;
+	default:
+		stop_begin(m, s->signum == SIGINT    ? "SIGINT"
+			      : s->signum == SIGQUIT ? "SIGQUIT"
+						     : "SIGTERM");
+	}
+}
+
+/* ---- status --------------------------------------------------------------- */
+
+void
+ks_master_status(struct ks_master *m)
+{
+	char when[64] = "never";
+	struct tm tm;
+	time_t t;
+
+	if (!ks_sd_watching() || m->conf == NULL)
+		return;
+	if (m->last_reload > 0) {
+		t = (time_t)m->last_reload;
+		localtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	}
+	ks_sd_notify("STATUS=%u workers (generation %u), %llu connections; "
+		     "last reload: %s%s",
+		     ks_master_count(m, m->conf, KS_W_READY),
+		     m->conf->generation, ks_master_connections(m), when,
+		     m->last_reload > 0 ? (m->last_reload_ok ? " (ok)"
+							     : " (failed)")
+					: "");
+}
+
+static void
+status_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)revents;
+	ks_master_status(KS_CONTAINER_OF(t, struct ks_master, status_timer));
+}
+
+/* ---- the sockets ----------------------------------------------------------- */
+
+/* Takes the sockets systemd passed, then binds what no passed socket
+ * serves.  -1 after logging. */
+static int
+open_sockets(struct ks_master *m, struct ks_conf *conf)
+{
+	struct ks_lsock *passed = NULL, *ls, **pp;
+	struct ks_lconf *lc;
+	char **names;
+	int i, n;
+	size_t j;
+
+	if (ks_sd_listen_fds(&n, &names) != 0)
+		return -1;
+	for (i = n - 1; i >= 0; i--) {
+		ls = ks_lsock_adopt(KS_SD_LISTEN_FDS_START + i, names[i],
+				    KS_LSOCK_SYSTEMD);
+		if (ls == NULL)
+			continue;
+		ls->next = passed;
+		passed = ls;
+	}
+	ks_sd_free_names(names, n);
+	for (j = 0; j < conf->nlisteners; j++) {
+		lc = &conf->listeners[j];
+		/* By name (FileDescriptorName=) first, else by address. */
+		for (pp = &passed; *pp != NULL && !ks_lsock_named(*pp, lc);
+		     pp = &(*pp)->next)
+			;
+		if (*pp == NULL)
+			for (pp = &passed;
+			     *pp != NULL && !ks_lsock_matches(*pp, lc);
+			     pp = &(*pp)->next)
+				;
+		if ((ls = *pp) != NULL) {
+			*pp = ls->next;
+			ls->next = m->lsocks;
+			m->lsocks = ls;
+			if (ls->protocol != (int)lc->protocol) {
+				ks_log(KS_LOG_ERR, "listener %s: systemd passed "
+				       "a socket of another kind for it (%s)",
+				       lc->name, ls->bound);
+				goto fail;
+			}
+			if (ks_lsock_configure(ls, lc) != 0)
+				goto fail;
+			ks_log(KS_LOG_INFO, "listener %s listening on %s %s",
+			       lc->name, lc->protocol == KS_PROTO_UNIX ? "unix"
+					 : lc->protocol == KS_PROTO_UDP ? "udp"
+									: "tcp",
+			       ls->bound);
+			ks_log(KS_LOG_INFO, "listener %s: the socket is from "
+			       "systemd%s%s", lc->name, ls->name ? " as " : "",
+			       ls->name ? ls->name : "");
+			continue;
+		}
+		if ((ls = ks_lsock_bind(lc)) == NULL)
+			goto fail;
+		ls->next = m->lsocks;
+		m->lsocks = ls;
+	}
+	while ((ls = passed) != NULL) {
+		passed = ls->next;
+		ks_log(KS_LOG_WARN, "systemd passed a socket%s%s (%s) that no "
+		       "listener takes: closing it", ls->name ? " named " : "",
+		       ls->name ? ls->name : "", ls->bound);
+		ks_lsock_close(ls);
+	}
+	return 0;
+fail:
+	while ((ls = passed) != NULL) {
+		passed = ls->next;
+		ks_lsock_close(ls);
+	}
+	return -1;
+}
+
+/* ---- the daemon's life ---------------------------------------------------- */
+
+static void
+watch(struct ks_master *m)
+{
+	m->loop = ev_default_loop(EVFLAG_AUTO);
+	ev_signal_init(&m->sigterm, signal_cb, SIGTERM);
+	ev_signal_init(&m->sigint, signal_cb, SIGINT);
+	ev_signal_init(&m->sigquit, signal_cb, SIGQUIT);
+	ev_signal_init(&m->sighup, signal_cb, SIGHUP);
+	ev_signal_init(&m->sigusr2, signal_cb, SIGUSR2);
+	m->sigterm.data = m->sigint.data = m->sigquit.data = m;
+	m->sighup.data = m->sigusr2.data = m;
+	ev_signal_start(m->loop, &m->sigterm);
+	ev_signal_start(m->loop, &m->sigint);
+	ev_signal_start(m->loop, &m->sigquit);
+	ev_signal_start(m->loop, &m->sighup);
+	/* Not ours yet; their default action would kill the master. */
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
+	signal(SIGWINCH, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	ev_child_init(&m->child, child_cb, 0, 0);
+	ev_child_start(m->loop, &m->child);
+	ev_io_init(&m->notify_io, notify_cb, m->notify_fd, EV_READ);
+	ev_io_start(m->loop, &m->notify_io);
+	ev_init(&m->respawn_timer, respawn_cb);
+	ev_init(&m->stop_timer, stop_timer_cb);
+	ev_init(&m->kill_timer, kill_timer_cb);
+	ev_init(&m->status_timer, status_cb);
+}
+
+static void
+unwatch(struct ks_master *m)
+{
+	ev_signal_stop(m->loop, &m->sigterm);
+	ev_signal_stop(m->loop, &m->sigint);
+	ev_signal_stop(m->loop, &m->sigquit);
+	ev_signal_stop(m->loop, &m->sighup);
+	ev_child_stop(m->loop, &m->child);
+	ev_io_stop(m->loop, &m->notify_io);
+	ev_timer_stop(m->loop, &m->respawn_timer);
+	ev_timer_stop(m->loop, &m->stop_timer);
+	ev_timer_stop(m->loop, &m->kill_timer);
+	ev_timer_stop(m->loop, &m->status_timer);
+}
+
+static void
+log_final(const struct ks_master *m)
+{
+	const struct ks_stats *st = &m->retired;
+
+	ks_log(KS_LOG_INFO,
+	       "stopped: %llu connections served, %llu datagrams in, %llu "
+	       "datagrams out, %llu datagrams dropped, %llu bytes in, "
+	       "%llu bytes out, %llu timeouts, %llu accept errors",
+	       (unsigned long long)st->accepted,
+	       (unsigned long long)st->datagrams_in,
+	       (unsigned long long)st->datagrams_out,
+	       (unsigned long long)st->datagrams_dropped,
+	       (unsigned long long)st->bytes_in,
+	       (unsigned long long)st->bytes_out,
+	       (unsigned long long)st->timeouts,
+	       (unsigned long long)st->accept_errors);
+}
+
+static void
+remember_binary(struct ks_master *m)
+{
+	ssize_t n = readlink("/proc/self/exe", m->exe, sizeof(m->exe) - 1);
+
+	m->exe[n > 0 ? n : 0] = '\0';
+	m->exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+}
+
+int
+ks_master_run(const char *path, char **argv)
+{
+	struct ks_master *m = &M;
+	struct ks_conf *conf = NULL;
+	sigset_t none;
+	unsigned i, n;
+
+	memset(m, 0, sizeof(*m));
+	m->path = path;
+	m->argv = argv;
+	m->exe_fd = m->notify_fd = -1;
+	m->sb.fd = -1;
+	m->exit_status = EXIT_FAILURE;
+	/* An exec may hand us signals blocked. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	remember_binary(m);
+	ks_privs_raise_nofile();
+	if (ks_conf_load(path, &conf) != 0)
+		goto out;
+	m->conf = conf;
+	ks_log_set_threshold(conf->log_level);
+	if (ks_conf_load_plugins(conf) != 0)
+		goto out;
+	conf->generation = ++m->last_generation;
+	if (open_sockets(m, conf) != 0 || ks_sb_create(&m->sb) != 0)
+		goto out;
+	if ((m->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+		ks_log_errno(KS_LOG_ERR, "eventfd");
+		goto out;
+	}
+	watch(m);
+	m->phase = KS_M_STARTING;
+	m->exit_status = EXIT_SUCCESS;
+	n = ks_master_nworkers(conf);
+	for (i = 0; i < n && m->phase == KS_M_STARTING; i++)
+		if (ks_master_spawn(m, conf, i) != 0) {
+			m->exit_status = EXIT_FAILURE;
+			stop_begin(m, NULL);
+		}
+	/* (ev_run would forget a break that came before it) */
+	if (m->workers != NULL)
+		ev_run(m->loop, 0);
+	unwatch(m);
+	log_final(m);
+out:
+	ks_reload_abort(m);
+	close_lsocks(m);
+	while (m->workers != NULL) { /* only when ev_run could not finish */
+		struct ks_wrec *w = m->workers;
+
+		m->workers = w->next;
+		ks_conf_unref(w->conf);
+		free(w);
+	}
+	ks_conf_unref(m->conf);
+	m->conf = NULL;
+	ks_sb_destroy(&m->sb);
+	if (m->notify_fd >= 0)
+		close(m->notify_fd);
+	if (m->exe_fd >= 0)
+		close(m->exe_fd);
+	if (m->loop != NULL)
+		ev_loop_destroy(m->loop);
+	return m->exit_status;
+}
+
+int
+ks_master_check(const char *path)
+{
+	struct ks_master *m = &M;
+	int status;
+	pid_t pid;
+
+	memset(m, 0, sizeof(*m));
+	m->exe_fd = m->notify_fd = -1;
+	m->sb.fd = -1;
+	if ((pid = ks_check_fork(NULL, path)) < 0)
+		return EXIT_FAILURE;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return EXIT_FAILURE;
+	if (ks_check_result(status) != 0)
+		return EXIT_FAILURE;
+	ks_log(KS_LOG_INFO, "%s: configuration OK", path);
+	return EXIT_SUCCESS;
+}

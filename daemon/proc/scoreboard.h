@@ -1,0 +1,92 @@
+/*
+ * The scoreboard: a shared memory region with one slot per worker process,
+ * in the manner of Apache's.  The master makes it (a memfd, so that it
+ * survives the master re-executing itself for an upgrade) before it forks
+ * any worker; a worker writes into its own slot without locks, the master
+ * reads every slot:
+ *  - the worker's state (starting, ready, draining),
+ *  - which listener's handler runs right now, stored at every coroutine
+ *    switch, and what a fatal signal hit (address, stack overflow), so
+ *    that the master can say what a crashed worker was doing,
+ *  - the worker's counters (struct ks_stats), which the master adds up
+ *    and keeps when the worker exits, crashes included.
+ */
+#ifndef KS_SCOREBOARD_H
+#define KS_SCOREBOARD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "worker.h"
+
+#define KS_SB_SLOTS 1024     /* workers alive at once, draining included */
+#define KS_SB_SLOT_SIZE 4096 /* one page each: no false sharing */
+
+enum ks_slot_state {
+	KS_SLOT_FREE = 0,
+	KS_SLOT_STARTING, /* forked, setting up (master) */
+	KS_SLOT_READY,    /* accepting (worker) */
+	KS_SLOT_DRAINING, /* stopped accepting, listeners closed (worker) */
+};
+
+/* fault_flags */
+#define KS_FAULT_STACK 1u /* in a coroutine's guard page: a stack overflow */
+
+struct ks_slot {
+	uint32_t state;           /* enum ks_slot_state, atomic */
+	int32_t pid;
+	uint32_t generation;      /* of its configuration */
+	uint32_t number;          /* worker #N of that generation */
+	volatile int running;     /* index of the listener whose handler or
+				   * hook runs now; -1: none (the loop) */
+	volatile int fault_sig;   /* set by the fatal-signal handler */
+	volatile uint32_t fault_flags;
+	volatile uint64_t fault_addr;
+	struct ks_stats stats;
+};
+
+struct ks_scoreboard {
+	int fd;         /* the memfd; -1 when closed */
+	char *base;     /* KS_SB_SLOTS * KS_SB_SLOT_SIZE bytes, shared */
+};
+
+/* Master: a new, empty scoreboard.  -1 after logging. */
+int ks_sb_create(struct ks_scoreboard *sb);
+/* The new image after an upgrade: maps the memfd it inherited. */
+int ks_sb_attach(struct ks_scoreboard *sb, int fd);
+/* Unmaps and closes. */
+void ks_sb_destroy(struct ks_scoreboard *sb);
+
+static inline struct ks_slot *
+ks_sb_slot(const struct ks_scoreboard *sb, unsigned i)
+{
+	return (struct ks_slot *)(void *)(sb->base + (size_t)i * KS_SB_SLOT_SIZE);
+}
+
+/* Master: a free slot (the lowest: the region stays as small as the
+ * number of workers) for a worker about to be forked (state STARTING,
+ * everything else zero, running -1), or -1 when all are taken. */
+int ks_sb_take(struct ks_scoreboard *sb, unsigned generation,
+	       unsigned number);
+/* Master: the worker in slot i is gone; adds its counters to *sum (the
+ * gauges excepted) and frees the slot. */
+void ks_sb_release(struct ks_scoreboard *sb, unsigned i, struct ks_stats *sum);
+/* Adds a live slot's counters to *sum, gauges included.  (The master
+ * walks its own list of workers: reading every slot would bring every
+ * page of the region into memory.) */
+void ks_sb_add(const struct ks_slot *s, struct ks_stats *sum);
+
+static inline enum ks_slot_state
+ks_slot_state(const struct ks_slot *s)
+{
+	return (enum ks_slot_state)__atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+}
+
+static inline void
+ks_slot_set_state(struct ks_slot *s, enum ks_slot_state st)
+{
+	__atomic_store_n(&s->state, (uint32_t)st, __ATOMIC_RELEASE);
+}
+
+#endif
