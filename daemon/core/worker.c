@@ -6,6 +6,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "resolver.h"
 #include "util.h"
 #include "worker.h"
 
