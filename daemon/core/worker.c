@@ -7,6 +7,7 @@
 #include "conn.h"
 #include "excl.h"
 #include "log.h"
+#include "resolver.h"
 #include "util.h"
 #include "worker.h"
 

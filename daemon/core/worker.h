@@ -11,7 +11,6 @@
 #define KS_WORKER_H
 
 #include <ev.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -20,7 +19,7 @@
 
 struct ks_conn;
 struct ks_listener;
-struct resolve_job;
+struct ks_resolver;
 
 /* Only uint64_t members: the scoreboard adds them up as an array. */
 struct ks_stats {
@@ -68,19 +67,15 @@ struct ks_worker {
 	int *excl_fds;
 	size_t nexcl;
 	int excl_epfd;
-	/* outbound.c's name resolver: lookup threads hand results back */
-	bool resolve_ready;
-	ev_async resolve_async;
-	pthread_mutex_t resolve_lock;
-	struct resolve_job *resolve_done;
+	/* resolver.c's pool of lookup threads; NULL until the first lookup
+	 * of a name (a worker that never resolves one has no threads) */
+	struct ks_resolver *resolver;
 };
-
-/* outbound.c: stops the resolver's watcher. */
-void ks_resolver_destroy(struct ks_worker *wk);
 
 int ks_worker_init(struct ks_worker *wk, struct ev_loop *loop,
 		   size_t stack_size);
-/* Aborts what is left (connections, queued coroutines), frees the pools. */
+/* Aborts what is left (connections, queued coroutines), stops the
+ * resolver's threads, frees the pools. */
 void ks_worker_destroy(struct ks_worker *wk);
 
 void ks_worker_add_conn(struct ks_worker *wk, struct ks_conn *c);

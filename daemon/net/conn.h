@@ -108,9 +108,11 @@ void ks_peers_close(struct ks_conn *c);
 void ks_peers_free(struct ks_conn *c);
 
 /* outbound.c, coroutine context: resolves host:port for `socktype`
- * (numeric addresses at once, names on a helper thread) until the
- * absolute ev time `deadline`.  KS_OK with *res to freeaddrinfo, or
- * KS_ERESOLVE, KS_ENOMEM, or the wait's status. */
+ * (numeric addresses at once, names on the worker's pool of lookup
+ * threads, resolver.h) until the absolute ev time `deadline`.  KS_OK with
+ * *res to freeaddrinfo, or KS_ERESOLVE (no such name, or the pool's queue
+ * is full), KS_ENOMEM, KS_EINVAL (not in a coroutine), or the wait's
+ * status (KS_ETIMEDOUT at the deadline, KS_ECANCELED at shutdown). */
 int ks_resolve(struct ks_conn *c, const char *host, const char *port,
 	       int socktype, double deadline, struct addrinfo **res);
 

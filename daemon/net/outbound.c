@@ -6,9 +6,9 @@
  * and shutdown reach them, and they are closed when it closes.
  *
  * getaddrinfo() blocks, so a name that is not a numeric address is looked
- * up on a short-lived detached thread that hands the result back through
- * the worker's ev_async.  A lookup whose caller gave up (timeout, shutdown)
- * is marked abandoned and its result freed when it arrives.
+ * up by the worker's pool of lookup threads (resolver.c) while the
+ * coroutine waits, bounded by the caller's deadline; a lookup whose caller
+ * gave up (deadline, shutdown) is abandoned to the pool.
  */
 #include "config.h"
 
@@ -16,7 +16,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +28,7 @@
 #include "lsock.h"
 #include "coro.h"
 #include "log.h"
+#include "resolver.h"
 #include "stream.h"
 #include "tls.h"
 #include "util.h"
@@ -47,85 +47,7 @@ struct ks_peer {
 	char name[300]; /* host:port, for logs */
 };
 
-struct resolve_job {
-	char *host, *port;
-	int socktype;
-	struct addrinfo *res;
-	int rc;
-	bool abandoned;
-	struct ks_coro *co;
-	struct ks_worker *wk;
-	struct resolve_job *next;
-};
-
-/* ---- the resolver ------------------------------------------------------- */
-
-static void
-resolve_done_cb(struct ev_loop *loop, ev_async *w, int revents)
-{
-	struct ks_worker *wk = KS_CONTAINER_OF(w, struct ks_worker, resolve_async);
-	struct resolve_job *done, *j;
-
-	(void)loop;
-	(void)revents;
-	pthread_mutex_lock(&wk->resolve_lock);
-	done = wk->resolve_done;
-	wk->resolve_done = NULL;
-	pthread_mutex_unlock(&wk->resolve_lock);
-	while ((j = done) != NULL) {
-		done = j->next;
-		if (j->abandoned) {
-			if (j->res != NULL)
-				freeaddrinfo(j->res);
-			free(j->host);
-			free(j->port);
-			free(j);
-			continue;
-		}
-		ks_coro_wake(j->co, KS_OK);
-	}
-}
-
-static void *
-resolve_thread(void *arg)
-{
-	struct resolve_job *j = arg;
-	struct ks_worker *wk = j->wk;
-	struct addrinfo hints = {.ai_socktype = j->socktype,
-				 .ai_flags = AI_ADDRCONFIG};
-
-	j->rc = getaddrinfo(j->host, j->port, &hints, &j->res);
-	pthread_mutex_lock(&wk->resolve_lock);
-	j->next = wk->resolve_done;
-	wk->resolve_done = j;
-	pthread_mutex_unlock(&wk->resolve_lock);
-	ev_async_send(wk->loop, &wk->resolve_async);
-	return NULL;
-}
-
-static void
-resolver_init(struct ks_worker *wk)
-{
-	if (wk->resolve_ready)
-		return;
-	pthread_mutex_init(&wk->resolve_lock, NULL);
-	ev_async_init(&wk->resolve_async, resolve_done_cb);
-	ev_async_start(wk->loop, &wk->resolve_async);
-	ev_unref(wk->loop); /* pending lookups must not keep the loop alive */
-	wk->resolve_ready = true;
-}
-
-void
-ks_resolver_destroy(struct ks_worker *wk)
-{
-	if (!wk->resolve_ready)
-		return;
-	ev_ref(wk->loop);
-	ev_async_stop(wk->loop, &wk->resolve_async);
-	/* Threads still running own their jobs' memory via the done list;
-	 * at exit the process goes away with them. */
-	wk->resolve_ready = false;
-}
+/* ---- name resolution ---------------------------------------------------- */
 
 int
 ks_resolve(struct ks_conn *c, const char *host, const char *port,
@@ -134,57 +56,35 @@ ks_resolve(struct ks_conn *c, const char *host, const char *port,
 	struct addrinfo hints = {.ai_socktype = socktype,
 				 .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
 	struct ks_worker *wk = c->wk;
-	struct resolve_job *j;
+	struct ks_coro *co = ks_coro_self(&wk->sched);
+	struct ks_lookup *lk;
 	struct ks_sleeper sl;
-	pthread_attr_t attr;
-	pthread_t tid;
 	int rc;
 
+	*res = NULL;
 	if (getaddrinfo(host, port, &hints, res) == 0)
 		return KS_OK;
-	resolver_init(wk);
-	if ((j = calloc(1, sizeof(*j))) == NULL ||
-	    (j->host = strdup(host)) == NULL || (j->port = strdup(port)) == NULL) {
-		if (j != NULL)
-			free(j->host);
-		free(j);
-		return KS_ENOMEM;
-	}
-	j->wk = wk;
-	j->socktype = socktype;
-	j->co = ks_coro_self(&wk->sched);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	rc = pthread_create(&tid, &attr, resolve_thread, j);
-	pthread_attr_destroy(&attr);
-	if (rc != 0) {
-		free(j->host);
-		free(j->port);
-		free(j);
-		errno = rc;
-		return KS_ENOMEM;
-	}
+	*res = NULL;
+	if (c->canceled)
+		return KS_ECANCELED;
+	if (co == NULL)
+		return KS_EINVAL;
+	if ((rc = ks_resolver_submit(wk, host, port, socktype, co, &lk)) != KS_OK)
+		return rc;
 	ks_conn_timer_arm(c, &sl, deadline - ev_now(wk->loop), KS_ETIMEDOUT);
 	rc = ks_coro_suspend(&wk->sched);
 	ks_conn_timer_disarm(c, &sl);
 	if (rc != KS_OK) {
-		/* The thread still holds j; the done callback frees it. */
-		pthread_mutex_lock(&wk->resolve_lock);
-		j->abandoned = true;
-		pthread_mutex_unlock(&wk->resolve_lock);
+		/* Dropped from the queue, or freed when getaddrinfo returns. */
+		ks_lookup_abandon(lk);
 		return rc;
 	}
-	if (j->rc != 0) {
+	if ((rc = ks_lookup_result(lk, res)) != 0) {
 		ks_conn_log(c, KS_LOG_INFO, "connect %s:%s: %s", host, port,
-			    gai_strerror(j->rc));
-		rc = KS_ERESOLVE;
-	} else {
-		*res = j->res;
+			    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		return KS_ERESOLVE;
 	}
-	free(j->host);
-	free(j->port);
-	free(j);
-	return rc;
+	return KS_OK;
 }
 
 /* ---- connect ------------------------------------------------------------ */
