@@ -451,9 +451,9 @@ ks_lsock_adopt(int fd, const char *name, enum ks_lsock_origin origin)
 		close(fd);
 		return NULL;
 	}
-	/* Ours now: not inherited by what a plugin might exec, and never
-	 * blocking the loop. */
-	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	/* Never blocking the loop.  (Close-on-exec is the caller's call: a
+	 * socket an upgrade handed on must survive one more exec should the
+	 * new image go back to the old one.) */
 	if ((fl = fcntl(fd, F_GETFL)) >= 0)
 		(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 	if ((ls = lsock_new(fd, ss.ss_family, protocol, (struct sockaddr *)&ss,

@@ -47,7 +47,8 @@ struct ks_lsock {
 struct ks_lsock *ks_lsock_bind(struct ks_lconf *lc);
 
 /* A descriptor passed by systemd (name from LISTEN_FDNAMES, may be NULL)
- * or kept across an exec: learns its family, type and address.  NULL after
+ * or kept across an exec: learns its family, type and address, makes it
+ * non-blocking (not close-on-exec: the caller decides).  NULL after
  * logging when fd is no usable socket (it is closed then). */
 struct ks_lsock *ks_lsock_adopt(int fd, const char *name,
 				enum ks_lsock_origin origin);

@@ -42,6 +42,7 @@
 #include "proc.h"
 #include "scoreboard.h"
 #include "sd.h"
+#include "upgrade.h"
 #include "util.h"
 
 #define STABLE_AFTER 30.0   /* a worker up this long resets its back-off */
@@ -118,9 +119,14 @@ forget_master(struct ks_master *m, const struct ks_conf *keep)
 	ev_loop_destroy(m->loop);
 	m->loop = NULL;
 	close_unused(m->lsocks, keep);
+	close_unused(m->left, keep);
 	ks_reload_forget(m, keep);
 	if (m->exe_fd >= 0)
 		close(m->exe_fd);
+	if (m->fallback_fd >= 0)
+		close(m->fallback_fd);
+	if (m->state_fd >= 0)
+		close(m->state_fd);
 	if (m->sb.fd >= 0)
 		close(m->sb.fd);
 	sigemptyset(&none);
@@ -156,12 +162,12 @@ ks_master_spawn(struct ks_master *m, struct ks_conf *conf, unsigned number)
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		ks_log(KS_LOG_ERR, "cannot start worker #%u: out of memory",
 		       number);
-		ks_sb_release(&m->sb, (unsigned)slot, &m->retired);
+		ks_sb_release(&m->sb, (unsigned)slot);
 		return -1;
 	}
 	if ((pid = fork()) < 0) {
 		ks_log_errno(KS_LOG_ERR, "cannot start worker #%u: fork", number);
-		ks_sb_release(&m->sb, (unsigned)slot, &m->retired);
+		ks_sb_release(&m->sb, (unsigned)slot);
 		free(w);
 		return -1;
 	}
@@ -332,7 +338,8 @@ respawn_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		if (!b->pending || b->due > ev_now(loop) + 0.001)
 			continue;
 		b->pending = false;
-		if (m->phase == KS_M_RUNNING && i < ks_master_nworkers(m->conf) &&
+		if (m->phase != KS_M_STOPPING && m->conf != NULL &&
+		    i < ks_master_nworkers(m->conf) &&
 		    ks_master_spawn(m, m->conf, i) != 0)
 			b->pending = true, b->due = ev_now(loop) + 1;
 	}
@@ -373,6 +380,8 @@ static void
 became_ready(struct ks_master *m)
 {
 	m->phase = KS_M_RUNNING;
+	ks_upgrade_done(m);
+	ks_upgrade_guard(m, false);
 	ks_log(KS_LOG_INFO, "ready (%zu listeners, %u workers)",
 	       m->conf->nlisteners, ks_master_nworkers(m->conf));
 	ks_sd_notify("READY=1\nMAINPID=%d", (int)getpid());
@@ -413,15 +422,27 @@ worker_gone(struct ks_master *m, struct ks_wrec *w, struct ks_wrec **pp,
 	else
 		ks_log(KS_LOG_ERR, "worker #%u of generation %u (pid %d) %s",
 		       w->number, w->generation, (int)w->pid, why);
-	if (m->phase == KS_M_STARTING && w->conf == m->conf) {
-		ks_log(KS_LOG_ERR, "ksockd cannot start: a worker did not");
-		m->exit_status = EXIT_FAILURE;
-		stop_begin(m, NULL);
-	} else if (!expected && m->phase == KS_M_RUNNING && w->conf == m->conf) {
+	if (m->phase == KS_M_STARTING && w->conf != NULL &&
+	    w->conf == m->conf) {
+		if (m->upgrading) {
+			snprintf(why, sizeof(why), "a worker of the new binary "
+				 "died while starting");
+			ks_upgrade_fall_back(m, why);
+			/* Still here: the fallback itself.  The workers from
+			 * before serve on while this one keeps trying. */
+			replace(m, w);
+		} else {
+			ks_log(KS_LOG_ERR, "ksockd cannot start: a worker did "
+			       "not");
+			m->exit_status = EXIT_FAILURE;
+			stop_begin(m, NULL);
+		}
+	} else if (!expected && m->phase == KS_M_RUNNING && w->conf != NULL &&
+		   w->conf == m->conf) {
 		replace(m, w);
 	}
 	ks_reload_poll(m, w, status);
-	ks_sb_release(&m->sb, w->slot, &m->retired);
+	ks_sb_release(&m->sb, w->slot);
 	if (w->conf != NULL)
 		ks_conf_unref(w->conf);
 	free(w);
@@ -441,7 +462,8 @@ child_cb(struct ev_loop *loop, ev_child *c, int revents)
 	(void)revents;
 	if (WIFSTOPPED(status) || WIFCONTINUED(status))
 		return;
-	if (ks_reload_child_exited(m, c->rpid, status))
+	if (ks_reload_child_exited(m, c->rpid, status) ||
+	    ks_upgrade_child_exited(m, c->rpid, status))
 		return;
 	if ((w = find_worker(m, c->rpid, &pp)) == NULL) {
 		ks_log(KS_LOG_DEBUG, "reaped process %d", (int)c->rpid);
@@ -566,6 +588,7 @@ stop_begin(struct ks_master *m, const char *why)
 	m->stop_signal = why;
 	ks_sd_notify("STOPPING=1");
 	ks_reload_abort(m);
+	ks_upgrade_abort(m);
 	ev_timer_stop(m->loop, &m->respawn_timer);
 	ev_timer_stop(m->loop, &m->status_timer);
 	for (w = m->workers; w != NULL; w = w->next) {
@@ -595,6 +618,10 @@ signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	case SIGHUP:
 		if (m->phase == KS_M_RUNNING)
 			ks_reload_start(m);
+		break;
+	case SIGUSR2:
+		if (m->phase == KS_M_RUNNING && m->conf != NULL)
+			ks_upgrade_start(m);
 		break;
 	default:
 		stop_begin(m, s->signum == SIGINT    ? "SIGINT"
@@ -638,29 +665,33 @@ status_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 /* ---- the sockets ----------------------------------------------------------- */
 
-/* Takes the sockets systemd passed, then binds what no passed socket
- * serves.  -1 after logging. */
+/* Takes the sockets handed on (passed: by the image before an upgrade;
+ * and those systemd passed), then binds what no passed socket serves.
+ * Passed sockets no listener takes are left in *left.  -1 after logging. */
 static int
-open_sockets(struct ks_master *m, struct ks_conf *conf)
+open_sockets(struct ks_master *m, struct ks_conf *conf, struct ks_lsock *passed,
+	     struct ks_lsock **left)
 {
-	struct ks_lsock *passed = NULL, *ls, **pp;
+	struct ks_lsock *ls, **pp;
 	struct ks_lconf *lc;
 	char **names;
-	int i, n;
+	int i, n, rc = 0;
 	size_t j;
 
-	if (ks_sd_listen_fds(&n, &names) != 0)
-		return -1;
-	for (i = n - 1; i >= 0; i--) {
-		ls = ks_lsock_adopt(KS_SD_LISTEN_FDS_START + i, names[i],
-				    KS_LSOCK_SYSTEMD);
-		if (ls == NULL)
-			continue;
-		ls->next = passed;
-		passed = ls;
+	if (ks_sd_listen_fds(&n, &names) == 0) {
+		for (i = n - 1; i >= 0; i--) {
+			ls = ks_lsock_adopt(KS_SD_LISTEN_FDS_START + i,
+					    names[i], KS_LSOCK_SYSTEMD);
+			if (ls == NULL)
+				continue;
+			/* not for what a plugin might exec */
+			(void)fcntl(ls->fd, F_SETFD, FD_CLOEXEC);
+			ls->next = passed;
+			passed = ls;
+		}
+		ks_sd_free_names(names, n);
 	}
-	ks_sd_free_names(names, n);
-	for (j = 0; j < conf->nlisteners; j++) {
+	for (j = 0; rc == 0 && j < conf->nlisteners; j++) {
 		lc = &conf->listeners[j];
 		/* By name (FileDescriptorName=) first, else by address. */
 		for (pp = &passed; *pp != NULL && !ks_lsock_named(*pp, lc);
@@ -671,47 +702,65 @@ open_sockets(struct ks_master *m, struct ks_conf *conf)
 			     *pp != NULL && !ks_lsock_matches(*pp, lc);
 			     pp = &(*pp)->next)
 				;
-		if ((ls = *pp) != NULL) {
-			*pp = ls->next;
+		if ((ls = *pp) == NULL) {
+			if ((ls = ks_lsock_bind(lc)) == NULL) {
+				rc = -1;
+				break;
+			}
 			ls->next = m->lsocks;
 			m->lsocks = ls;
-			if (ls->protocol != (int)lc->protocol) {
-				ks_log(KS_LOG_ERR, "listener %s: systemd passed "
-				       "a socket of another kind for it (%s)",
-				       lc->name, ls->bound);
-				goto fail;
-			}
-			if (ks_lsock_configure(ls, lc) != 0)
-				goto fail;
-			ks_log(KS_LOG_INFO, "listener %s listening on %s %s",
-			       lc->name, lc->protocol == KS_PROTO_UNIX ? "unix"
-					 : lc->protocol == KS_PROTO_UDP ? "udp"
-									: "tcp",
-			       ls->bound);
+			continue;
+		}
+		*pp = ls->next;
+		ls->next = m->lsocks;
+		m->lsocks = ls;
+		if (ls->protocol != (int)lc->protocol) {
+			ks_log(KS_LOG_ERR, "listener %s: the socket handed on for "
+			       "it (%s) is of another kind", lc->name, ls->bound);
+			rc = -1;
+			break;
+		}
+		if (ks_lsock_configure(ls, lc) != 0) {
+			rc = -1;
+			break;
+		}
+		ks_log(KS_LOG_INFO, "listener %s listening on %s %s", lc->name,
+		       lc->protocol == KS_PROTO_UNIX  ? "unix"
+		       : lc->protocol == KS_PROTO_UDP ? "udp"
+						      : "tcp",
+		       ls->bound);
+		if (ls->origin == KS_LSOCK_SYSTEMD)
 			ks_log(KS_LOG_INFO, "listener %s: the socket is from "
 			       "systemd%s%s", lc->name, ls->name ? " as " : "",
 			       ls->name ? ls->name : "");
-			continue;
-		}
-		if ((ls = ks_lsock_bind(lc)) == NULL)
-			goto fail;
-		ls->next = m->lsocks;
-		m->lsocks = ls;
 	}
-	while ((ls = passed) != NULL) {
-		passed = ls->next;
-		ks_log(KS_LOG_WARN, "systemd passed a socket%s%s (%s) that no "
-		       "listener takes: closing it", ls->name ? " named " : "",
-		       ls->name ? ls->name : "", ls->bound);
+	*left = passed;
+	return rc;
+}
+
+/* Handed-on sockets nobody took: closed (the workers of before still have
+ * theirs until they retire). */
+static void
+close_left(struct ks_lsock **left)
+{
+	struct ks_lsock *ls;
+
+	while ((ls = *left) != NULL) {
+		*left = ls->next;
+		ks_log(KS_LOG_WARN, "%s socket%s%s (%s) that no listener takes: "
+		       "closing it", ls->origin == KS_LSOCK_SYSTEMD
+					     ? "systemd passed a"
+					     : "the previous image handed on a",
+		       ls->name ? " named " : "", ls->name ? ls->name : "",
+		       ls->bound);
 		ks_lsock_close(ls);
 	}
-	return 0;
-fail:
-	while ((ls = passed) != NULL) {
-		passed = ls->next;
-		ks_lsock_close(ls);
-	}
-	return -1;
+}
+
+void
+ks_master_close_left(struct ks_master *m)
+{
+	close_left(&m->left);
 }
 
 /* ---- the daemon's life ---------------------------------------------------- */
@@ -731,9 +780,9 @@ watch(struct ks_master *m)
 	ev_signal_start(m->loop, &m->sigint);
 	ev_signal_start(m->loop, &m->sigquit);
 	ev_signal_start(m->loop, &m->sighup);
-	/* Not ours yet; their default action would kill the master. */
+	ev_signal_start(m->loop, &m->sigusr2);
+	/* Not ours yet; its default action would kill the master. */
 	signal(SIGUSR1, SIG_IGN);
-	signal(SIGUSR2, SIG_IGN);
 	signal(SIGWINCH, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	ev_child_init(&m->child, child_cb, 0, 0);
@@ -753,6 +802,7 @@ unwatch(struct ks_master *m)
 	ev_signal_stop(m->loop, &m->sigint);
 	ev_signal_stop(m->loop, &m->sigquit);
 	ev_signal_stop(m->loop, &m->sighup);
+	ev_signal_stop(m->loop, &m->sigusr2);
 	ev_child_stop(m->loop, &m->child);
 	ev_io_stop(m->loop, &m->notify_io);
 	ev_timer_stop(m->loop, &m->respawn_timer);
@@ -764,7 +814,7 @@ unwatch(struct ks_master *m)
 static void
 log_final(const struct ks_master *m)
 {
-	const struct ks_stats *st = &m->retired;
+	const struct ks_stats *st = ks_sb_totals(&m->sb);
 
 	ks_log(KS_LOG_INFO,
 	       "stopped: %llu connections served, %llu datagrams in, %llu "
@@ -789,47 +839,112 @@ remember_binary(struct ks_master *m)
 	m->exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 }
 
+/* The previous image could not be gone back to and this one has no
+ * configuration: the workers from before serve on until a SIGHUP brings
+ * a good file. */
+static void
+run_degraded(struct ks_master *m)
+{
+	m->phase = KS_M_RUNNING;
+	ks_upgrade_settle(m);
+	ks_upgrade_guard(m, false);
+	ks_log(KS_LOG_ERR, "the configuration could not be started: the %u "
+	       "worker(s) from before keep serving; fix %s and send SIGHUP",
+	       ks_master_count_all(m, NULL), m->path);
+	ks_sd_notify("READY=1\nSTATUS=no valid configuration: the workers "
+		     "from before keep serving");
+}
+
+/* Loads the configuration, takes or binds its sockets.  0; -1 after
+ * logging, m->conf NULL.  Handed-on sockets nobody took end in m->left:
+ * an upgrade closes them only once it cannot go back any more (the
+ * previous binary would take them again). */
+static int
+start_generation(struct ks_master *m, struct ks_lsock *passed)
+{
+	struct ks_conf *conf = NULL;
+	int rc = -1;
+
+	if (ks_conf_load(m->path, &conf) != 0)
+		goto out;
+	ks_log_set_threshold(conf->log_level);
+	if (ks_conf_load_plugins(conf) != 0)
+		goto out;
+	conf->generation = ++m->last_generation;
+	m->conf = conf;
+	conf = NULL;
+	rc = open_sockets(m, m->conf, passed, &passed);
+out:
+	if (rc != 0 && m->conf != NULL) {
+		ks_conf_unref(m->conf);
+		m->conf = NULL;
+	}
+	if (conf != NULL)
+		ks_conf_unref(conf);
+	m->left = passed;
+	if (!m->upgrading)
+		close_left(&m->left);
+	return rc;
+}
+
 int
 ks_master_run(const char *path, char **argv)
 {
 	struct ks_master *m = &M;
-	struct ks_conf *conf = NULL;
+	struct ks_lsock *passed;
 	sigset_t none;
 	unsigned i, n;
+	int up;
 
 	memset(m, 0, sizeof(*m));
 	m->path = path;
 	m->argv = argv;
-	m->exe_fd = m->notify_fd = -1;
+	m->exe_fd = m->notify_fd = m->fallback_fd = m->state_fd = -1;
 	m->sb.fd = -1;
 	m->exit_status = EXIT_FAILURE;
 	/* An exec may hand us signals blocked. */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	remember_binary(m);
+	if ((up = ks_upgrade_adopt(m, &passed)) < 0)
+		ks_upgrade_fall_back(m, "the state it was handed was damaged");
+	ks_upgrade_guard(m, true);
 	ks_privs_raise_nofile();
-	if (ks_conf_load(path, &conf) != 0)
+	if (start_generation(m, passed) != 0) {
+		if (!m->upgrading)
+			goto out;
+		ks_upgrade_fall_back(m, "it could not start its configuration");
+		/* Still here: this is the fallback already.  The sockets
+		 * handed on stay, for the workers of before and for a
+		 * reload. */
+		while (m->left != NULL) {
+			struct ks_lsock *ls = m->left;
+
+			m->left = ls->next;
+			ls->next = m->lsocks;
+			m->lsocks = ls;
+		}
+	}
+	if (!m->upgrading && ks_sb_create(&m->sb) != 0)
 		goto out;
-	m->conf = conf;
-	ks_log_set_threshold(conf->log_level);
-	if (ks_conf_load_plugins(conf) != 0)
-		goto out;
-	conf->generation = ++m->last_generation;
-	if (open_sockets(m, conf) != 0 || ks_sb_create(&m->sb) != 0)
-		goto out;
-	if ((m->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+	if (m->notify_fd < 0 &&
+	    (m->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
 		ks_log_errno(KS_LOG_ERR, "eventfd");
 		goto out;
 	}
 	watch(m);
-	m->phase = KS_M_STARTING;
 	m->exit_status = EXIT_SUCCESS;
-	n = ks_master_nworkers(conf);
-	for (i = 0; i < n && m->phase == KS_M_STARTING; i++)
-		if (ks_master_spawn(m, conf, i) != 0) {
-			m->exit_status = EXIT_FAILURE;
-			stop_begin(m, NULL);
-		}
+	if (m->conf == NULL) {
+		run_degraded(m);
+	} else {
+		m->phase = KS_M_STARTING;
+		n = ks_master_nworkers(m->conf);
+		for (i = 0; i < n && m->phase == KS_M_STARTING; i++)
+			if (ks_master_spawn(m, m->conf, i) != 0) {
+				m->exit_status = EXIT_FAILURE;
+				stop_begin(m, NULL);
+			}
+	}
 	/* (ev_run would forget a break that came before it) */
 	if (m->workers != NULL)
 		ev_run(m->loop, 0);
@@ -837,12 +952,14 @@ ks_master_run(const char *path, char **argv)
 	log_final(m);
 out:
 	ks_reload_abort(m);
+	close_left(&m->left);
 	close_lsocks(m);
 	while (m->workers != NULL) { /* only when ev_run could not finish */
 		struct ks_wrec *w = m->workers;
 
 		m->workers = w->next;
-		ks_conf_unref(w->conf);
+		if (w->conf != NULL)
+			ks_conf_unref(w->conf);
 		free(w);
 	}
 	ks_conf_unref(m->conf);
@@ -865,7 +982,7 @@ ks_master_check(const char *path)
 	pid_t pid;
 
 	memset(m, 0, sizeof(*m));
-	m->exe_fd = m->notify_fd = -1;
+	m->exe_fd = m->notify_fd = m->fallback_fd = m->state_fd = -1;
 	m->sb.fd = -1;
 	if ((pid = ks_check_fork(NULL, path)) < 0)
 		return EXIT_FAILURE;

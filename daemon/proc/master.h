@@ -55,10 +55,18 @@ struct ks_master {
 	const char *path;        /* the configuration file */
 	char **argv;             /* as started: an upgrade re-executes it */
 	char exe[4096];          /* the binary's path when started */
-	int exe_fd;              /* the running image's binary, open: the
-				  * fallback of a failed upgrade; -1 */
+	int exe_fd;              /* this image's binary, open: what a later
+				  * upgrade hands on as its fallback; -1 */
+	/* An upgrade's new image until its workers are ready (upgrade.c) */
+	bool upgrading;
+	bool is_fallback;        /* this image is the fallback of one */
+	int fallback_fd;         /* the previous image's binary; -1 */
+	int state_fd;            /* the state handed on; -1 */
+	char **crash_envp;
 	struct ks_conf *conf;    /* the current generation (a reference) */
 	struct ks_lsock *lsocks; /* the current generation's sockets */
+	struct ks_lsock *left;   /* handed on by an upgrade, taken by no
+				  * listener: closed once it is done */
 	struct ks_wrec *workers;
 	struct ks_scoreboard sb;
 	int notify_fd;           /* eventfd the workers write to */
@@ -69,7 +77,6 @@ struct ks_master {
 	bool reload_pending;        /* SIGHUP during one: another after */
 	struct ks_upgrade *upgrade; /* an upgrade's check under way */
 	struct ks_backoff backoff[KS_MAX_WORKERS];
-	struct ks_stats retired;    /* counters of the workers gone */
 	ev_tstamp last_reload;      /* 0: none yet */
 	bool last_reload_ok;
 	/* stopping */
@@ -104,6 +111,9 @@ void ks_master_describe_exit(const struct ks_master *m,
 			     size_t len);
 /* Connections open now, over every worker. */
 unsigned long long ks_master_connections(const struct ks_master *m);
+/* Closes the handed-on sockets no listener took (upgrade.c, once the
+ * upgrade cannot go back). */
+void ks_master_close_left(struct ks_master *m);
 /* STATUS= for systemd. */
 void ks_master_status(struct ks_master *m);
 /* Forked children other than workers (configuration checks): reset what

@@ -328,8 +328,9 @@ load_and_start(struct ks_master *m, struct ks_reload *r)
 		return;
 	}
 	r->nc->generation = ++m->last_generation;
-	r->old = m->conf;
-	ks_conf_ref(r->old);
+	/* NULL: no configuration ran (see run_degraded in master.c) */
+	if ((r->old = m->conf) != NULL)
+		ks_conf_ref(r->old);
 	if (prepare_sockets(m, r) != 0) {
 		fail(m, r, "a listener's socket could not be set up");
 		return;
@@ -392,7 +393,8 @@ commit(struct ks_master *m, struct ks_reload *r)
 	ev_timer_stop(m->loop, &m->respawn_timer);
 	ks_log_set_threshold(m->conf->log_level);
 	ks_master_signal(m, r->old, KS_SIG_RETIRE);
-	ks_master_signal(m, NULL, KS_SIG_RETIRE);
+	if (r->old != NULL) /* workers a binary upgrade took over */
+		ks_master_signal(m, NULL, KS_SIG_RETIRE);
 	arm(m, r, R_RETIRE, RETIRE_WAIT);
 }
 

@@ -50,6 +50,7 @@ ks_sb_create(struct ks_scoreboard *sb)
 		close(fd);
 		return -1;
 	}
+	ks_slot_set_state(ks_sb_slot(sb, 0), KS_SLOT_TOTALS);
 	return 0;
 }
 
@@ -78,7 +79,7 @@ ks_sb_take(struct ks_scoreboard *sb, unsigned generation, unsigned number)
 	struct ks_slot *s;
 	unsigned i;
 
-	for (i = 0; i < KS_SB_SLOTS; i++) {
+	for (i = 1; i < KS_SB_SLOTS; i++) {
 		s = ks_sb_slot(sb, i);
 		if (ks_slot_state(s) != KS_SLOT_FREE)
 			continue;
@@ -110,11 +111,11 @@ add_stats(struct ks_stats *sum, const struct ks_stats *s, int with_gauges)
 }
 
 void
-ks_sb_release(struct ks_scoreboard *sb, unsigned i, struct ks_stats *sum)
+ks_sb_release(struct ks_scoreboard *sb, unsigned i)
 {
 	struct ks_slot *s = ks_sb_slot(sb, i);
 
-	add_stats(sum, &s->stats, 0);
+	add_stats(ks_sb_totals(sb), &s->stats, 0);
 	memset(&s->stats, 0, sizeof(s->stats));
 	ks_slot_set_state(s, KS_SLOT_FREE);
 }

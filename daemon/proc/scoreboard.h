@@ -8,8 +8,9 @@
  *  - which listener's handler runs right now, stored at every coroutine
  *    switch, and what a fatal signal hit (address, stack overflow), so
  *    that the master can say what a crashed worker was doing,
- *  - the worker's counters (struct ks_stats), which the master adds up
- *    and keeps when the worker exits, crashes included.
+ *  - the worker's counters (struct ks_stats), which the master adds to
+ *    slot 0's when the worker exits, crashes included, so that they
+ *    survive the worker and, the region being a memfd, an upgrade too.
  */
 #ifndef KS_SCOREBOARD_H
 #define KS_SCOREBOARD_H
@@ -28,6 +29,7 @@ enum ks_slot_state {
 	KS_SLOT_STARTING, /* forked, setting up (master) */
 	KS_SLOT_READY,    /* accepting (worker) */
 	KS_SLOT_DRAINING, /* stopped accepting, listeners closed (worker) */
+	KS_SLOT_TOTALS,   /* slot 0: the counters of every worker gone */
 };
 
 /* fault_flags */
@@ -58,6 +60,7 @@ int ks_sb_attach(struct ks_scoreboard *sb, int fd);
 /* Unmaps and closes. */
 void ks_sb_destroy(struct ks_scoreboard *sb);
 
+struct ks_slot;
 static inline struct ks_slot *
 ks_sb_slot(const struct ks_scoreboard *sb, unsigned i)
 {
@@ -69,9 +72,16 @@ ks_sb_slot(const struct ks_scoreboard *sb, unsigned i)
  * everything else zero, running -1), or -1 when all are taken. */
 int ks_sb_take(struct ks_scoreboard *sb, unsigned generation,
 	       unsigned number);
-/* Master: the worker in slot i is gone; adds its counters to *sum (the
- * gauges excepted) and frees the slot. */
-void ks_sb_release(struct ks_scoreboard *sb, unsigned i, struct ks_stats *sum);
+/* Master: the worker in slot i is gone; adds its counters to the totals
+ * (the gauges excepted) and frees the slot. */
+void ks_sb_release(struct ks_scoreboard *sb, unsigned i);
+
+/* The counters of every worker gone (slot 0). */
+static inline struct ks_stats *
+ks_sb_totals(const struct ks_scoreboard *sb)
+{
+	return &((struct ks_slot *)(void *)sb->base)->stats;
+}
 /* Adds a live slot's counters to *sum, gauges included.  (The master
  * walks its own list of workers: reading every slot would bring every
  * page of the region into memory.) */

@@ -247,7 +247,8 @@ class Daemon:
     that needs one process's state across connections asks for 1).
     env: extra environment variables for the daemon."""
 
-    def __init__(self, listeners, tmpdir=None, env=None, **daemon_settings):
+    def __init__(self, listeners, tmpdir=None, env=None, binary=None,
+                 **daemon_settings):
         self.tmpdir = tmpdir or tempfile.mkdtemp(prefix="kstest-")
         self.own_tmpdir = tmpdir is None
         self.conf_path = os.path.join(self.tmpdir, "ksockd.conf")
@@ -261,6 +262,7 @@ class Daemon:
         self.clients = []
         self.listener_lines = {}
         self.env = dict(os.environ, **(env or {}))
+        self.binary = binary or KSOCKD
         self.write_config(listeners, **daemon_settings)
 
     # -- config --
@@ -314,7 +316,7 @@ class Daemon:
         raise_nofile()
         self.logf = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [KSOCKD, "-f", "-c", self.conf_path] + list(args),
+            [self.binary, "-f", "-c", self.conf_path] + list(args),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, cwd=self.tmpdir, env=self.env)
         self.reader = threading.Thread(target=self._read_log, daemon=True)
@@ -530,11 +532,12 @@ class KsTestCase(unittest.TestCase):
         self.daemons = []
         self.tmpdir = tempfile.mkdtemp(prefix="kstest-")
 
-    def start_daemon(self, listeners, subdir=None, wait_ready=True,
-                     **daemon_settings):
+    def start_daemon(self, listeners, subdir=None, wait_ready=True, env=None,
+                     binary=None, **daemon_settings):
         d_dir = os.path.join(self.tmpdir, subdir or "d%d" % len(self.daemons))
         os.mkdir(d_dir)
-        d = Daemon(listeners, tmpdir=d_dir, **daemon_settings)
+        d = Daemon(listeners, tmpdir=d_dir, env=env, binary=binary,
+                   **daemon_settings)
         self.daemons.append(d)
         d.start(wait_ready=wait_ready)
         return d
