@@ -238,7 +238,10 @@ def make_tls_creds(ctx, tmp, keys):
 
 # ---- the servers --------------------------------------------------------------
 
-def start_ksockd(ctx, transport, tmp, cred=None):
+def start_ksockd(ctx, transport, tmp, cred=None, workers=1):
+    """ksockd with `workers` worker processes (1 unless a scenario of the
+    workers dimension asks for more, so that the other scenarios compare one
+    event loop with one event loop)."""
     if transport not in ("tcp", "unix", "tls", "udp"):
         raise Failure("ksockd: no %s transport here yet" % transport)
     conf = os.path.join(tmp, "ksockd.conf")
@@ -265,8 +268,10 @@ def start_ksockd(ctx, transport, tmp, cred=None):
     # nothing per connection at that level, and the log goes to a file.
     with open(conf, "w") as f:
         f.write('daemon: { plugin_dir = "%s"; log_level = "info"; '
-                'shutdown_timeout = 2; };\nlisteners = (\n  %s\n);\n' %
-                (os.path.join(ctx.builddir, "plugins", ".libs"), lst))
+                'shutdown_timeout = 2; workers = %d; };\n'
+                'listeners = (\n  %s\n);\n' %
+                (os.path.join(ctx.builddir, "plugins", ".libs"), workers,
+                 lst))
     p = Proc([ctx.ksockd, "-f", "-c", conf], os.path.join(tmp, "ksockd.log"),
              cwd=tmp, name="ksockd")
     try:
@@ -275,6 +280,8 @@ def start_ksockd(ctx, transport, tmp, cred=None):
                       p.log_text())
         if not m:
             raise Failure("ksockd: no listening line:\n" + p.log_text())
+        # the workers must exist before the first sample of CPU and RSS
+        p.wait_for(lambda: len(children(p.pid)) >= workers, "its workers")
         if m.group(1) == "unix":
             return Running([p], [p.pid], path=m.group(2))
         host, _, port = m.group(2).rpartition(":")
@@ -493,15 +500,24 @@ class ServerDef:
         self.notes = notes or {}
 
 
+def start_ksockd_2w(ctx, transport, tmp, cred=None):
+    return start_ksockd(ctx, transport, tmp, cred=cred, workers=2)
+
+
 SERVERS = {
     "ksockd": ServerDef("ksockd", start_ksockd, ["ksockd"],
-                        "ksockd, `echo` plugin (ks_copy), one worker",
+                        "ksockd, `echo` plugin (ks_copy), one worker "
+                        "process (`workers = 1`) under its master",
                         notes={"udp": "a `protocol = \"udp\"` listener, the "
                                "echo plugin's handle_dgram with "
                                "`rate_limit = 0` (no per-source limit); the "
                                "core reads a batch of datagrams with one "
                                "recvmmsg and replies with one sendmsg "
                                "each"}),
+    "ksockd-2w": ServerDef("ksockd-2w", start_ksockd_2w, ["ksockd"],
+                           "ksockd, `echo` plugin, two worker processes "
+                           "(`workers = 2`) accepting on one shared "
+                           "listening socket (EPOLLEXCLUSIVE)"),
     "echo-libev": ServerDef("echo-libev", start_echo_libev, ["echo_libev"],
                             "bench/echo-libev: minimal libev echo, one loop, "
                             "read once / write back (the floor)",

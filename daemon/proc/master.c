@@ -98,13 +98,35 @@ close_unused(struct ks_lsock *list, const struct ks_conf *keep)
 			close(ls->fd);
 }
 
+pid_t
+ks_master_fork(void)
+{
+	sigset_t all, was;
+	pid_t pid;
+	int e;
+
+	/* A signal the child gets before it has its own handlers would run
+	 * libev's handler, copied from the master: it would note the signal
+	 * in the child's copy of the loop and wake the master's, and neither
+	 * would ever act on it.  So the child starts with every signal
+	 * blocked, and unblocks them once its own handlers are in place. */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &was);
+	pid = fork();
+	if (pid != 0) {
+		e = errno;
+		sigprocmask(SIG_SETMASK, &was, NULL);
+		errno = e;
+	}
+	return pid;
+}
+
 /* In a forked child: the master's watchers, loop and descriptors are not
- * the child's.  keep: the generation whose sockets it goes on using. */
+ * the child's.  keep: the generation whose sockets it goes on using.
+ * Signals stay blocked (see ks_master_fork). */
 static void
 forget_master(struct ks_master *m, const struct ks_conf *keep)
 {
-	sigset_t none;
-
 	ev_signal_stop(m->loop, &m->sigterm);
 	ev_signal_stop(m->loop, &m->sigint);
 	ev_signal_stop(m->loop, &m->sigquit);
@@ -129,19 +151,22 @@ forget_master(struct ks_master *m, const struct ks_conf *keep)
 		close(m->state_fd);
 	if (m->sb.fd >= 0)
 		close(m->sb.fd);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 void
 ks_master_child_reset(struct ks_master *m)
 {
+	sigset_t none;
+
 	forget_master(m, NULL);
 	close(m->notify_fd);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGQUIT, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
+	signal(SIGUSR2, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	ks_log_init_child();
 }
 
@@ -165,7 +190,7 @@ ks_master_spawn(struct ks_master *m, struct ks_conf *conf, unsigned number)
 		ks_sb_release(&m->sb, (unsigned)slot);
 		return -1;
 	}
-	if ((pid = fork()) < 0) {
+	if ((pid = ks_master_fork()) < 0) {
 		ks_log_errno(KS_LOG_ERR, "cannot start worker #%u: fork", number);
 		ks_sb_release(&m->sb, (unsigned)slot);
 		free(w);
@@ -419,6 +444,10 @@ worker_gone(struct ks_master *m, struct ks_wrec *w, struct ks_wrec **pp,
 	if (expected)
 		ks_log(KS_LOG_DEBUG, "worker #%u of generation %u (pid %d) "
 		       "exited", w->number, w->generation, (int)w->pid);
+	else if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		ks_log(KS_LOG_WARN, "worker #%u of generation %u (pid %d) "
+		       "stopped without being told to (a SIGTERM from outside "
+		       "the master?)", w->number, w->generation, (int)w->pid);
 	else
 		ks_log(KS_LOG_ERR, "worker #%u of generation %u (pid %d) %s",
 		       w->number, w->generation, (int)w->pid, why);

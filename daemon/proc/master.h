@@ -93,6 +93,9 @@ struct ks_master {
 /* How many workers a generation runs (daemon.workers, 0: the CPUs this
  * process may run on). */
 unsigned ks_master_nworkers(const struct ks_conf *conf);
+/* fork(), the child with every signal blocked (it unblocks them once it
+ * has handlers of its own).  The parent's mask is untouched. */
+pid_t ks_master_fork(void);
 /* Forks worker #number of conf.  -1 after logging. */
 int ks_master_spawn(struct ks_master *m, struct ks_conf *conf,
 		    unsigned number);
@@ -117,7 +120,7 @@ void ks_master_close_left(struct ks_master *m);
 /* STATUS= for systemd. */
 void ks_master_status(struct ks_master *m);
 /* Forked children other than workers (configuration checks): reset what
- * the master's loop left them. */
+ * the master's loop left them, signals unblocked. */
 void ks_master_child_reset(struct ks_master *m);
 
 /* ---- reload.c ---- */

@@ -89,7 +89,7 @@ check_here(const char *path)
 pid_t
 ks_check_fork(struct ks_master *m, const char *path)
 {
-	pid_t pid = fork();
+	pid_t pid = m != NULL ? ks_master_fork() : fork();
 
 	if (pid < 0) {
 		ks_log_errno(KS_LOG_ERR, "checking %s: fork", path);

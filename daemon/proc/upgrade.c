@@ -225,7 +225,7 @@ ks_upgrade_start(struct ks_master *m)
 	u->m = m;
 	ev_init(&u->timer, timer_cb);
 	m->upgrade = u;
-	if ((pid = fork()) < 0) {
+	if ((pid = ks_master_fork()) < 0) {
 		ks_log_errno(KS_LOG_ERR, "upgrade: fork");
 		end(m, "the new binary could not be checked");
 		return;

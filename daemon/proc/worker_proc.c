@@ -65,14 +65,13 @@ static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
 
 /* ---- setting up ---------------------------------------------------------- */
 
-/* The master's loop used signalfd: its signals arrive blocked, and its
- * handlers are not ours. */
+/* Every signal arrives blocked (ks_master_fork); the master's handlers are
+ * not ours.  What the master sends before the worker's loop watches for
+ * it stays pending, and is acted on once the loop runs. */
 static void
 reset_signals(void)
 {
-	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP,  SIGQUIT,
-				   SIGUSR1, SIGUSR2, SIGCHLD, SIGWINCH};
-	sigset_t none;
+	static const int sigs[] = {SIGTERM, SIGINT, SIGQUIT, SIGCHLD};
 	size_t i;
 
 	for (i = 0; i < KS_ARRAY_SIZE(sigs); i++)
@@ -83,8 +82,23 @@ reset_signals(void)
 	signal(SIGUSR1, SIG_IGN);
 	signal(SIGUSR2, SIG_IGN);
 	signal(SIGWINCH, SIG_IGN);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* sigs: the fatal signals (as soon as their handlers are set: a fault
+ * while they are blocked would kill without a trace), or all. */
+static void
+unblock(bool fatal_only)
+{
+	sigset_t set;
+	size_t i;
+
+	sigemptyset(&set);
+	for (i = 0; i < KS_ARRAY_SIZE(fatal_signals); i++)
+		sigaddset(&set, fatal_signals[i]);
+	if (fatal_only)
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
+	else
+		sigprocmask(SIG_SETMASK, (sigemptyset(&set), &set), NULL);
 }
 
 /* Async-signal-safe: a few stores into shared memory, then the default
@@ -329,6 +343,7 @@ ks_worker_process(const struct ks_wspec *spec)
 	W.wk.sched.running = &W.slot->running;
 	W.wk.on_idle = on_idle;
 	catch_fatal_signals();
+	unblock(true);
 	if (init_plugins() != 0) {
 		rc = KS_WEXIT_INIT;
 		goto out;
@@ -336,6 +351,7 @@ ks_worker_process(const struct ks_wspec *spec)
 	if (attach_listeners() != 0)
 		goto out;
 	watch_signals();
+	unblock(false);
 	ev_init(&W.stop_timer, stop_timer_cb);
 	ks_slot_set_state(W.slot, KS_SLOT_READY);
 	tell_master();

@@ -312,11 +312,14 @@ class Daemon:
 
     # -- process --
 
-    def start(self, wait_ready=True, args=()):
+    def start(self, wait_ready=True, args=(), prefix=()):
+        """prefix: a command that runs the daemon (systemd-socket-activate
+        ... for instance)."""
         raise_nofile()
         self.logf = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [self.binary, "-f", "-c", self.conf_path] + list(args),
+            list(prefix) + [self.binary, "-f", "-c", self.conf_path] +
+            list(args),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, cwd=self.tmpdir, env=self.env)
         self.reader = threading.Thread(target=self._read_log, daemon=True)

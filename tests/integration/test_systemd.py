@@ -1,17 +1,25 @@
-"""The systemd unit and sysusers entry: `systemd-analyze verify` on the
-built unit (pointed at this build's daemon and a real config) and a dry run
-of systemd-sysusers.  Both tools work offline, without a running systemd."""
+"""systemd: the unit and sysusers entry (`systemd-analyze verify` on the
+built unit, pointed at this build's daemon and a real config, and a dry
+run of systemd-sysusers; both work offline, without a running systemd),
+the example socket unit, socket activation through systemd-socket-activate
+(by FileDescriptorName= and by address), and the Type=notify messages
+(READY, RELOADING with MONOTONIC_USEC, READY, STOPPING, STATUS)."""
 
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import tempfile
 import unittest
 
-from kstest import BUILDDIR, KSOCKD, SRCDIR, Daemon, run_ksockd
+from kstest import (BUILDDIR, KSOCKD, SRCDIR, Daemon, KsTestCase, ask,
+                    free_port, run_ksockd)
 
 UNIT = os.path.join(BUILDDIR, "systemd", "ksockd.service")
+SOCKET_UNIT = os.path.join(SRCDIR, "systemd", "ksockd.socket")
+ACTIVATE = shutil.which("systemd-socket-activate")
 SYSUSERS = os.path.join(SRCDIR, "systemd", "ksockd-sysusers.conf")
 
 
@@ -107,6 +115,104 @@ class SystemdTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, out)
         self.assertRegex(out, r"(?i)creating user 'ksockd'")
         self.assertNotRegex(out, r"(?i)ignoring|failed")
+
+
+@unittest.skipIf(ACTIVATE is None, "systemd-socket-activate is not installed")
+class SocketActivationTest(KsTestCase):
+    """systemd-socket-activate holds the listening socket and starts ksockd
+    at the first connection, with the socket as fd 3 (LISTEN_FDS)."""
+
+    def activated(self, port, fdname, listener):
+        d_dir = os.path.join(self.tmpdir, "d%d" % len(self.daemons))
+        os.mkdir(d_dir)
+        d = Daemon([listener], tmpdir=d_dir)
+        self.daemons.append(d)
+        args = [ACTIVATE, "-l", "127.0.0.1:%d" % port]
+        if fdname is not None:
+            args.append("--fdname=" + fdname)
+        d.start(wait_ready=False, prefix=args)
+        d.wait_for_log(r"Listening on 127\.0\.0\.1:%d" % port)
+        # The first connection starts the daemon; it waits in the backlog.
+        s = socket.create_connection(("127.0.0.1", port), 30)
+        d.clients.append(s)
+        d.wait_for_log(r"ready \(")
+        d.parse_addresses()
+        return d, s
+
+    def test_by_name(self):
+        port = free_port()
+        # The listener's own address is the same: had ksockd bound it
+        # itself, that would fail (systemd's socket holds the port).
+        d, s = self.activated(port, "web", {
+            "name": "web", "handler": "echo", "port": port})
+        self.assertEqual(ask(s, "first"), "first")
+        d.wait_for_log(r"listener web: the socket is from systemd as web")
+        self.assertTrue(d.log_has(r"listener web listening on tcp "
+                                  r"127\.0\.0\.1:%d" % port))
+        # Every connection is served, on the one socket.
+        for i in range(5):
+            c = d.connect("web")
+            self.assertEqual(ask(c, "again %d" % i), "again %d" % i)
+        # A reload keeps systemd's socket.
+        mark = d.mark()
+        d.send_signal(signal.SIGHUP)
+        d.wait_for_log(r"reloaded configuration", since=mark)
+        self.assertEqual(ask(d.connect("web"), "reloaded"), "reloaded")
+        self.assertEqual(ask(s, "still"), "still")
+
+    def test_by_name_elsewhere(self):
+        # The name decides even when the configured address differs.
+        port = free_port()
+        d, s = self.activated(port, "web", {
+            "name": "web", "handler": "echo", "port": free_port()})
+        self.assertEqual(ask(s, "named"), "named")
+        self.assertEqual(d.address("web"), ("127.0.0.1", port))
+
+    def test_by_address(self):
+        port = free_port()
+        d, s = self.activated(port, None, {
+            "name": "echo", "handler": "echo", "port": port})
+        self.assertEqual(ask(s, "by address"), "by address")
+        self.assertTrue(d.log_has(r"listener echo: the socket is from "
+                                  r"systemd"))
+
+
+class NotifyTest(KsTestCase):
+    """Type=notify: the messages arrive in order on NOTIFY_SOCKET."""
+
+    def test_ready_reloading_ready_stopping(self):
+        if "HAVE_SYSTEMD 1" not in open(os.path.join(BUILDDIR,
+                                                     "config.h")).read():
+            self.skipTest("built without libsystemd")
+        path = os.path.join(self.tmpdir, "notify.sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        sock.settimeout(30)
+        self.addCleanup(sock.close)
+
+        def until(word):
+            while True:
+                msg = sock.recv(4096).decode()
+                fields = dict(l.split("=", 1) for l in msg.split("\n") if l)
+                if word in fields:
+                    return fields
+
+        d = self.start_daemon([{"name": "echo", "handler": "echo"}],
+                              env={"NOTIFY_SOCKET": path})
+        ready = until("READY")
+        self.assertEqual(ready["MAINPID"], str(d.proc.pid))
+        status = until("STATUS")
+        self.assertRegex(status["STATUS"], r"^2 workers \(generation 1\), "
+                         r"\d+ connections; last reload: never$")
+        d.send_signal(signal.SIGHUP)
+        reloading = until("RELOADING")
+        self.assertRegex(reloading["MONOTONIC_USEC"], r"^\d+$")
+        until("READY")
+        status = until("STATUS")
+        self.assertRegex(status["STATUS"], r"generation 2\b.*last reload: "
+                         r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(ok\)")
+        d.stop()
+        until("STOPPING")
 
 
 if __name__ == "__main__":
