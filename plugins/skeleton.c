@@ -29,7 +29,11 @@
  *  - Pointers from ks_read_line/ks_read_peek are valid until the next read
  *    call on the same channel, a datagram's payload until the next
  *    ks_dgram_recv on the same socket: copy what you keep.
- *  - A crash in a plugin takes the daemon down: handlers run in-process.
+ *  - ksockd forks worker processes after init(): each worker has its own
+ *    copy of the state, and a crash in a handler takes its worker (and that
+ *    worker's connections) down; the master starts another.  What each
+ *    process needs for itself (a connection, a thread) goes in
+ *    init_worker().
  */
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +122,25 @@ fail:
  * fini: once per listener when its configuration generation is released,
  * after the last connection that used it has ended.  Free what init built.
  */
+/*
+ * init_worker: in every worker process, after the fork, with the state
+ * init() made (a copy per worker).  The place for what each process needs
+ * of its own: a connection to a server, a thread, a random seed.  This
+ * plugin needs nothing; it only shows the hook.  Return non-zero (with a
+ * message in err) only for what a restart of the worker cannot fix: the
+ * worker exits and the master starts another after a back-off.
+ */
+static int
+skeleton_init_worker(void *state, char *err, size_t errlen)
+{
+	(void)state;
+	(void)err;
+	(void)errlen;
+	return 0;
+}
+
+/* fini: in the master, when the listener's configuration is released
+ * (its last worker has exited).  Workers never call it. */
 static void
 skeleton_fini(void *state)
 {
@@ -318,8 +341,9 @@ skeleton_handle_dgram(ks_conn *conn, ks_dsock *sock, void *state)
 /*
  * The descriptor: the one exported symbol.  KS_PLUGIN_DEFINE fills in abi
  * (KS_PLUGIN_ABI) and size (sizeof(ks_plugin)); the loader refuses a plugin
- * built against another ABI.  init and fini may be NULL (without init the
- * listener's options are never looked at and state is NULL), and one of
+ * built against another ABI.  init, init_worker and fini may be NULL
+ * (without init the listener's options are never looked at and state is
+ * NULL), and one of
  * handle and handle_dgram: a plugin can only serve the listeners whose hook
  * it has (handle: tcp and unix; handle_dgram: udp).
  */
@@ -328,4 +352,5 @@ KS_PLUGIN_DEFINE(.name = "skeleton",        /* short name, used in logs */
 		 .init = skeleton_init,     /* optional */
 		 .handle = skeleton_handle, /* tcp and unix listeners */
 		 .fini = skeleton_fini,     /* optional */
-		 .handle_dgram = skeleton_handle_dgram); /* udp listeners */
+		 .handle_dgram = skeleton_handle_dgram, /* udp listeners */
+		 .init_worker = skeleton_init_worker); /* optional */

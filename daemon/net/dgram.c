@@ -176,18 +176,10 @@ ks_dsock_attach(struct ks_conn *c, struct ks_listener *l)
 	return ds;
 }
 
-void
-ks_dsock_retire(struct ks_dsock *ds)
-{
-	ds->retired = true;
-	ev_io_stop(ds->conn->wk->loop, &ds->rio);
-	if (ds->rwaiter != NULL && ds->count == 0)
-		ks_coro_wake(ds->rwaiter, KS_ECLOSED);
-}
-
-/* A reload dropped the listener while a session still works on requests
- * it read: it keeps a duplicate of the socket, so its replies still leave
- * from the listener's address, until it ends. */
+/* The worker retires (a newer generation's workers took over) while a
+ * session still works on requests it read: it keeps a duplicate of the
+ * socket, so its replies still leave from the listener's address, until
+ * it ends; its receives hand out what is in its ring, then KS_ECLOSED. */
 static bool
 keep_for_replies(struct ks_dsock *ds, int lfd)
 {

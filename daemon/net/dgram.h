@@ -68,14 +68,11 @@ struct ks_dsock {
  * when out of memory. */
 struct ks_dsock *ks_dsock_attach(struct ks_conn *c, struct ks_listener *l);
 
-/* Reload: the socket stops receiving (a waiting receive returns
- * KS_ECLOSED) but may still send. */
-void ks_dsock_retire(struct ks_dsock *ds);
-
-/* The listener closes.  At shutdown every session socket on it is closed
- * (waiters get KS_ECLOSED); when a reload dropped the listener, sessions
- * still running keep a duplicate of the socket for their replies (receives
- * return KS_ECLOSED).  Either way they forget the listener. */
+/* The worker is done with the listener.  When the daemon stops every
+ * session socket on it is closed (waiters get KS_ECLOSED); when the worker
+ * retires, sessions still running keep a duplicate of the socket for
+ * their replies (receives return KS_ECLOSED once their ring is empty).
+ * Either way they forget the listener. */
 void ks_dsock_detach_all(struct ks_listener *l);
 
 /* The connection's idle timeout or shutdown: wake waiters with status;

@@ -103,6 +103,32 @@ class SystemdTest(unittest.TestCase):
         self.assertEqual(rc, 0, out)
         self.assertIn("configuration OK", out)
 
+    @unittest.skipIf(shutil.which("systemd-analyze") is None,
+                     "systemd-analyze is not installed")
+    def test_verify_socket_unit(self):
+        # The example socket unit next to the service it activates.
+        lines = []
+        for line in self.unit_text.splitlines():
+            m = re.match(r"^(ExecStart|ExecStartPre|ExecStartPost)=(.*)$",
+                         line)
+            if m:
+                line = "%s=%s" % (m.group(1),
+                                  rewrite_exec(m.group(2), self.d.conf_path))
+            lines.append(line)
+        with open(os.path.join(self.tmpdir, "ksockd.service"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        sock = os.path.join(self.tmpdir, "ksockd.socket")
+        shutil.copy(SOCKET_UNIT, sock)
+        env = dict(os.environ, SYSTEMD_LOG_LEVEL="notice", SYSTEMD_PAGER="",
+                   SYSTEMD_COLORS="0")
+        p = subprocess.run(["systemd-analyze", "verify", "--man=no", sock],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           env=env, timeout=60)
+        out = p.stdout.decode("utf-8", "replace")
+        self.assertEqual([l for l in out.splitlines() if "ksockd" in l], [],
+                         out)
+        self.assertEqual(p.returncode, 0, out)
+
     @unittest.skipIf(shutil.which("systemd-sysusers") is None,
                      "systemd-sysusers is not installed")
     def test_sysusers(self):
@@ -167,6 +193,19 @@ class SocketActivationTest(KsTestCase):
             "name": "web", "handler": "echo", "port": free_port()})
         self.assertEqual(ask(s, "named"), "named")
         self.assertEqual(d.address("web"), ("127.0.0.1", port))
+
+    def test_the_example_socket_unit(self):
+        # What systemd/ksockd.socket asks for, on a free port: its
+        # FileDescriptorName= is the listener's name.
+        with open(SOCKET_UNIT) as f:
+            unit = f.read()
+        name = re.search(r"^FileDescriptorName=(\S+)$", unit, re.M).group(1)
+        self.assertRegex(unit, r"(?m)^ListenStream=")
+        self.assertRegex(unit, r"(?m)^Service=ksockd\.service$")
+        port = free_port()
+        d, s = self.activated(port, name, {
+            "name": name, "handler": "echo", "port": port})
+        self.assertEqual(ask(s, "example"), "example")
 
     def test_by_address(self):
         port = free_port()
