@@ -23,6 +23,7 @@ main(void)
 	srunner_add_suite(sr, ks_suite_dgram());
 	srunner_add_suite(sr, ks_suite_conf_udp());
 	srunner_add_suite(sr, ks_suite_resolver());
+	srunner_add_suite(sr, ks_suite_proc());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

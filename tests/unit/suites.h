@@ -12,5 +12,6 @@ Suite *ks_suite_guard(void);
 Suite *ks_suite_dgram(void);
 Suite *ks_suite_conf_udp(void);
 Suite *ks_suite_resolver(void);
+Suite *ks_suite_proc(void);
 
 #endif
