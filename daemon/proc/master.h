@@ -114,9 +114,18 @@ void ks_master_describe_exit(const struct ks_master *m,
 			     size_t len);
 /* Connections open now, over every worker. */
 unsigned long long ks_master_connections(const struct ks_master *m);
-/* Closes the handed-on sockets no listener took (upgrade.c, once the
- * upgrade cannot go back). */
+/* ---- sockets.c ---- */
+
+/* Loads the configuration into m->conf and takes or binds its sockets
+ * (passed: handed on by the image before an upgrade; systemd's are read
+ * here).  0; -1 after logging, m->conf NULL.  Handed-on sockets nobody
+ * took end in m->left: an upgrade closes them only once it cannot go
+ * back any more (the previous binary would take them again). */
+int ks_master_start_generation(struct ks_master *m, struct ks_lsock *passed);
+/* Closes the handed-on sockets no listener took, with a warning. */
 void ks_master_close_left(struct ks_master *m);
+/* Closes the current generation's sockets for good. */
+void ks_master_close_lsocks(struct ks_master *m);
 /* STATUS= for systemd. */
 void ks_master_status(struct ks_master *m);
 /* Forked children other than workers (configuration checks): reset what
