@@ -371,7 +371,7 @@ def start_socat(ctx, transport, tmp, cred=None):
     return Running([p], [p.pid], host="127.0.0.1", port=port)
 
 
-def start_nginx(ctx, transport, tmp, cred=None):
+def start_nginx(ctx, transport, tmp, cred=None, workers=2):
     """nginx stream proxy in front of echo-libev.  It holds two sockets per
     client connection (client and upstream), and one worker could not hold
     10,000 proxied connections within a 20,000 descriptor limit: two
@@ -391,7 +391,7 @@ def start_nginx(ctx, transport, tmp, cred=None):
         if os.path.exists(NGINX_STREAM_MODULE):
             lines.append("load_module %s;" % NGINX_STREAM_MODULE)
         lines += [
-            "worker_processes 2;",
+            "worker_processes %d;" % workers,
             "worker_rlimit_nofile %d;" % nofile,
             "pid %s;" % os.path.join(tmp, "nginx.pid"),
             "error_log %s warn;" % os.path.join(tmp, "nginx-error.log"),
@@ -422,7 +422,8 @@ def start_nginx(ctx, transport, tmp, cred=None):
         try:
             p.wait_for(lambda: tcp_listening(port), "a listening socket")
             # the workers must exist before the first sample of RSS
-            p.wait_for(lambda: len(children(p.pid)) >= 2, "its workers")
+            p.wait_for(lambda: len(children(p.pid)) >= workers,
+                       "its workers")
         except BaseException:
             p.stop()
             raise
@@ -504,6 +505,10 @@ def start_ksockd_2w(ctx, transport, tmp, cred=None):
     return start_ksockd(ctx, transport, tmp, cred=cred, workers=2)
 
 
+def start_nginx_1w(ctx, transport, tmp, cred=None):
+    return start_nginx(ctx, transport, tmp, cred=cred, workers=1)
+
+
 SERVERS = {
     "ksockd": ServerDef("ksockd", start_ksockd, ["ksockd"],
                         "ksockd, `echo` plugin (ks_copy), one worker "
@@ -542,6 +547,10 @@ SERVERS = {
                        "nginx stream proxy -> echo-libev, 2 workers "
                        "(reuseport); two sockets per connection; only "
                        "nginx's RSS counted"),
+    "nginx-1w": ServerDef("nginx-1w", start_nginx_1w, ["nginx", "echo_libev"],
+                          "nginx stream proxy -> echo-libev as `nginx`, "
+                          "but one worker: what a second worker costs "
+                          "nginx, for comparison with ksockd's"),
     "stunnel": ServerDef("stunnel", start_stunnel, ["stunnel", "echo_libev"],
                          "stunnel4 (OpenSSL) terminating TLS 1.3 -> "
                          "echo-libev: one process, a thread per connection, "

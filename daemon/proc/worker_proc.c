@@ -302,9 +302,19 @@ watch_signals(void)
 	ev_unref(W.loop);
 }
 
+/* On the way out: a stop arriving now has nothing left to stop, and with
+ * the watchers gone its default action would kill the worker. */
 static void
 unwatch_signals(void)
 {
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, KS_SIG_RETIRE);
+	sigaddset(&set, KS_SIG_CANCEL);
+	sigprocmask(SIG_BLOCK, &set, NULL);
 	ev_ref(W.loop);
 	ev_ref(W.loop);
 	ev_ref(W.loop);

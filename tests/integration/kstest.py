@@ -55,6 +55,12 @@ BAD_PATTERNS = (
     "free(): ",
 )
 
+# A worker that died without being told to: a crash unless the test
+# caused it on purpose (Daemon.crashes_expected).
+WORKER_DIED_RE = re.compile(
+    r"worker #\d+ of generation \d+ \(pid \d+\) "
+    r"(killed by|exited with status|stopped without being told)")
+
 _LISTEN_RE = re.compile(
     r"listener (\S+) listening on (tcp|udp|unix) (.+?)\s*$")
 
@@ -263,6 +269,7 @@ class Daemon:
         self.listener_lines = {}
         self.env = dict(os.environ, **(env or {}))
         self.binary = binary or KSOCKD
+        self.crashes_expected = False
         self.write_config(listeners, **daemon_settings)
 
     # -- config --
@@ -454,12 +461,17 @@ class Daemon:
             self.proc.wait()
 
     def assert_clean_log(self):
-        """No sanitizer report, crash message or death by a signal."""
+        """No sanitizer report, crash message, worker that died (unless
+        crashes_expected) or death by a signal."""
         text = self.log_text()
         pat = bad_output(text)
         if pat is not None:
             raise AssertionError("ksockd log contains %r:\n%s" %
                                  (pat, self.log_tail(200)))
+        m = WORKER_DIED_RE.search(text)
+        if m and not self.crashes_expected:
+            raise AssertionError("a worker died: %r\n%s" %
+                                 (m.group(0), self.log_tail(200)))
         if self.proc is not None and self.proc.returncode is not None \
                 and self.proc.returncode < 0:
             raise AssertionError("ksockd died by signal %d\n%s" %

@@ -90,6 +90,7 @@ class WorkersTest(KsTestCase):
 
     def test_crash_loses_only_that_workers_connections(self):
         d = self.start_daemon([proc_listener()], workers=2)
+        d.crashes_expected = True
         # One connection on each worker.
         a, pid_a, release = self.blocked_worker(d)
         b = d.connect("proc")
@@ -122,6 +123,7 @@ class WorkersTest(KsTestCase):
 
     def test_abort_and_stack_overflow_are_named(self):
         d = self.start_daemon([proc_listener()], workers=1)
+        d.crashes_expected = True
         pid, = d.wait_workers(1)
         mark = d.mark()
         d.connect("proc").sendall(b"abort\n")
@@ -137,6 +139,7 @@ class WorkersTest(KsTestCase):
 
     def test_repeated_crashes_back_off(self):
         d = self.start_daemon([proc_listener()], workers=1)
+        d.crashes_expected = True
         dead = []
         for expect in (r"starting a new worker #0",
                        r"worker #0 died 2 times in a row: starting it again "
@@ -158,6 +161,7 @@ class WorkersTest(KsTestCase):
     def test_failing_init_worker_stops_the_start(self):
         d = self.start_daemon([proc_listener(
             options={"fail_init_worker": True})], wait_ready=False)
+        d.crashes_expected = True
         self.assertEqual(d.wait(), 1)
         self.assertTrue(d.log_has(
             r"listener \"proc\": plugin proc: init_worker failed: refused "
