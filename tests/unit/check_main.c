@@ -22,6 +22,7 @@ main(void)
 	srunner_add_suite(sr, ks_suite_guard());
 	srunner_add_suite(sr, ks_suite_dgram());
 	srunner_add_suite(sr, ks_suite_conf_udp());
+	srunner_add_suite(sr, ks_suite_conf_read());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

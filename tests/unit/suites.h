@@ -11,5 +11,6 @@ Suite *ks_suite_loader(void);
 Suite *ks_suite_guard(void);
 Suite *ks_suite_dgram(void);
 Suite *ks_suite_conf_udp(void);
+Suite *ks_suite_conf_read(void);
 
 #endif
