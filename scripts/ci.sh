@@ -271,7 +271,7 @@ fuzz_one() {
 
 stage_fuzz() {
 	local t ok=0
-	for t in fuzz_line fuzz_conf; do
+	for t in fuzz_line fuzz_conf fuzz_conf_read; do
 		if fuzz_one "$t"; then
 			echo "pass" >"$FUZZ_TMP/$t.result"
 		else
@@ -285,7 +285,7 @@ stage_fuzz() {
 run_stage fuzz "libFuzzer targets, ${FUZZ_SECONDS} s each" stage_fuzz
 fuzz_rc=$STAGE_RC
 fuzz_failed=0
-for t in fuzz_line fuzz_conf; do
+for t in fuzz_line fuzz_conf fuzz_conf_read; do
 	if [ "$(cat "$FUZZ_TMP/$t.result" 2>/dev/null)" = pass ]; then
 		PASSED=$((PASSED + 1))
 	else
