@@ -956,13 +956,35 @@ END_TEST
 /* The sample configuration reads as it is. */
 #define SAMPLE KS_TEST_DATA "/../../../conf/ksockd.conf"
 
+/* The line of the sample file that starts (after tabs) with `start`. */
+static int
+sample_line(const char *start)
+{
+	char buf[512];
+	int n = 0;
+	FILE *f = fopen(SAMPLE, "r");
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(buf, sizeof(buf), f) != NULL) {
+		n++;
+		if (strncmp(buf + strspn(buf, "\t "), start, strlen(start)) == 0) {
+			fclose(f);
+			return n;
+		}
+	}
+	fclose(f);
+	ck_abort_msg("no line \"%s\" in %s", start, SAMPLE);
+	return 0;
+}
+
 START_TEST(test_sample)
 {
 	struct ks_conf_text *t = read_ok(SAMPLE);
 	config_t cfg;
 
 	parse_text(t, &cfg);
-	expect_setting_at(t, &cfg, "daemon.log_level", SAMPLE, 21);
+	expect_setting_at(t, &cfg, "daemon.log_level", SAMPLE,
+			  sample_line("log_level = "));
 	config_destroy(&cfg);
 	ks_conf_text_free(t);
 }
