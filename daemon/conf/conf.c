@@ -3,9 +3,12 @@
  * an error so that `ksockd -t` shows every problem at once; a generation is
  * only handed out when there were none.
  *
- * Includes (@include) are resolved the libconfig way, relative to the
- * current directory: libconfig 1.5 prefixes its include_dir even to absolute
- * include paths, so setting it to the file's directory would break those.
+ * libconfig never opens a file here: conf_read.c reads the file and its
+ * @includes (regular files only, bounded in size and depth, every integer
+ * and string checked, the syntax validated) into one text, which libconfig
+ * parses from memory.  Nothing a file holds can make libconfig exit the
+ * process, block on a FIFO or read a device for ever.  Every setting's
+ * line in that text maps back to its file and line (ks_conf_where).
  */
 #include "config.h"
 
@@ -24,6 +27,7 @@
 #include "conf.h"
 #include "conf_int.h"
 #include "conf_keys.h"
+#include "conf_read.h"
 #include "log.h"
 #include "util.h"
 
@@ -40,10 +44,7 @@ parse_listener(struct ks_conf_parse *p, config_setting_t *g, unsigned idx,
 
 	lc->conf = p->conf;
 	lc->index = idx;
-	lc->file = config_setting_source_file(g) != NULL
-			   ? config_setting_source_file(g)
-			   : p->conf->path;
-	lc->line = (int)config_setting_source_line(g);
+	ks_conf_where(p->conf, g, &lc->file, &lc->line);
 	lc->mode = -1;
 	lc->sock_uid = (uid_t)-1;
 	lc->sock_gid = (gid_t)-1;
@@ -178,7 +179,6 @@ ks_conf_load(const char *path, struct ks_conf **out)
 	struct ks_conf *conf;
 	const config_setting_t *root, *s;
 	const char *name;
-	FILE *fp;
 	int i, n;
 
 	*out = NULL;
@@ -201,19 +201,16 @@ ks_conf_load(const char *path, struct ks_conf **out)
 	}
 	p.conf = conf;
 
-	/* libconfig only says "file I/O error"; the errno is more useful. */
-	fp = fopen(path, "r");
-	if (fp == NULL) {
-		ks_log(KS_LOG_ERR, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
-	fclose(fp);
-	if (!config_read_file(&conf->cfg, path)) {
-		ks_log(KS_LOG_ERR, "%s:%d: %s",
-		       config_error_file(&conf->cfg) != NULL
-			       ? config_error_file(&conf->cfg)
-			       : path,
-		       config_error_line(&conf->cfg),
+	if (ks_conf_read(path, &conf->text) != 0)
+		goto fail; /* every problem logged */
+	if (!config_read_string(&conf->cfg, ks_conf_text_str(conf->text))) {
+		/* The reader validated the syntax: only memory is left. */
+		const char *file;
+		int line;
+
+		ks_conf_text_where(conf->text, config_error_line(&conf->cfg),
+				   &file, &line);
+		ks_log(KS_LOG_ERR, "%s:%d: %s", file, line,
 		       config_error_text(&conf->cfg));
 		goto fail;
 	}
@@ -249,7 +246,6 @@ int
 ks_conf_load_plugins(struct ks_conf *conf)
 {
 	struct ks_lconf *lc;
-	const config_setting_t *s;
 	char err[1024];
 	int failed = 0;
 	size_t i;
@@ -284,14 +280,13 @@ ks_conf_load_plugins(struct ks_conf *conf)
 		}
 		if (ks_loader_init(&lc->plugin, (const ks_options *)lc->options,
 				   err, sizeof(err)) != 0) {
-			s = lc->options;
-			ks_log(KS_LOG_ERR, "%s:%d: listener \"%s\": %s",
-			       s != NULL && config_setting_source_file(s)
-				       ? config_setting_source_file(s)
-				       : lc->file,
-			       s != NULL ? (int)config_setting_source_line(s)
-					 : lc->line,
-			       lc->name, err);
+			const char *file = lc->file;
+			int line = lc->line;
+
+			if (lc->options != NULL)
+				ks_conf_where(conf, lc->options, &file, &line);
+			ks_log(KS_LOG_ERR, "%s:%d: listener \"%s\": %s", file,
+			       line, lc->name, err);
 			failed = 1;
 		}
 	}
@@ -331,6 +326,7 @@ ks_conf_unref(struct ks_conf *conf)
 		free(conf->owned[i]);
 	free(conf->owned);
 	config_destroy(&conf->cfg);
+	ks_conf_text_free(conf->text);
 	free(conf->path);
 	free((void *)conf->plugin_dir);
 	free(conf);

@@ -18,6 +18,7 @@
 
 struct ks_tls_client_cache;
 struct ks_lsock;
+struct ks_conf_text;
 
 /* daemon.workers: at most this many worker processes per generation. */
 #define KS_MAX_WORKERS 128
@@ -83,6 +84,7 @@ struct ks_lconf {
 struct ks_conf {
 	int refs;
 	config_t cfg;
+	struct ks_conf_text *text; /* what libconfig parsed (conf_read.h) */
 	char *path;
 	const char *plugin_dir; /* default: the compiled-in KS_PLUGIN_DIR */
 	int log_level;          /* KS_LOG_*; default KS_LOG_INFO */
@@ -124,6 +126,11 @@ void ks_conf_ref(struct ks_conf *conf);
 /* Drops a reference; the last one calls every plugin's fini, dlcloses them
  * and frees the generation. */
 void ks_conf_unref(struct ks_conf *conf);
+
+/* Where setting s was written: its file and line (through the included
+ * files).  *file is owned by conf. */
+void ks_conf_where(const struct ks_conf *conf, const config_setting_t *s,
+		   const char **file, int *line);
 
 /* Parses "error" | "warn" | "info" | "debug"; -1 if none of them. */
 int ks_log_level_parse(const char *s);

@@ -18,6 +18,7 @@
 
 #include "conf.h"
 #include "conf_int.h"
+#include "conf_read.h"
 #include "log.h"
 #include "util.h"
 
@@ -31,6 +32,20 @@ conf_verr(struct ks_conf_parse *p, const char *file, int line, const char *fmt,
 	ks_log(KS_LOG_ERR, "%s:%d: %s", file != NULL ? file : p->conf->path,
 	       line, msg);
 	p->errors++;
+}
+
+void
+ks_conf_where(const struct ks_conf *conf, const config_setting_t *s,
+	      const char **file, int *line)
+{
+	*line = (int)config_setting_source_line(s);
+	if (conf->text != NULL) {
+		ks_conf_text_where(conf->text, *line, file, line);
+		return;
+	}
+	*file = config_setting_source_file(s) != NULL
+			? config_setting_source_file(s)
+			: conf->path;
 }
 
 void
@@ -48,11 +63,13 @@ void
 ks_conf_err(struct ks_conf_parse *p, const config_setting_t *s, const char *fmt,
 	    ...)
 {
+	const char *file;
 	va_list ap;
+	int line;
 
+	ks_conf_where(p->conf, s, &file, &line);
 	va_start(ap, fmt);
-	conf_verr(p, config_setting_source_file(s),
-		  (int)config_setting_source_line(s), fmt, ap);
+	conf_verr(p, file, line, fmt, ap);
 	va_end(ap);
 }
 

@@ -203,7 +203,7 @@ START_TEST(test_syntax_error)
 	fx_load_fails("daemon = {\n"
 		   "  log_level = ;\n"
 		   "};\n",
-		   "FILE:2: syntax error", NULL);
+		   "FILE:2: syntax error near ';' (expected a value)", NULL);
 }
 END_TEST
 
@@ -214,7 +214,8 @@ START_TEST(test_data_syntax)
 
 	ck_assert_int_eq(ks_conf_load(KS_TEST_DATA "/syntax.conf", &conf), -1);
 	ck_assert_int_eq(fx_nmsgs, 1);
-	ck_assert_str_eq(fx_msgs[0], KS_TEST_DATA "/syntax.conf:7: syntax error");
+	ck_assert_str_eq(fx_msgs[0], KS_TEST_DATA "/syntax.conf:7: syntax error near ';' "
+			 "(expected a value)");
 }
 END_TEST
 
