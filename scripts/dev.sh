@@ -8,10 +8,12 @@ set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
+# llvm-14 brings llvm-symbolizer: without it sanitizer stacks stay bare
+# addresses and tests/fuzz/lsan.supp matches nothing (scripts/ci.sh).
 PACKAGES=(
 	build-essential autoconf automake libtool pkg-config make git
 	libev-dev libgnutls28-dev libconfig-dev libsystemd-dev check
-	clang libclang-rt-14-dev valgrind
+	clang libclang-rt-14-dev llvm-14 valgrind
 	socat gnutls-bin openssl python3 systemd procps ca-certificates iproute2
 )
 

@@ -37,29 +37,10 @@
 #include "log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_options(void);
 
-/* libconfig before 1.7.3 leaks the string tokens its parser drops on a
- * syntax error (hyperrealm/libconfig#142).  Their stack is libconfig's own
- * from config_read_string down: ... libconfig_yyparse, libconfig_yylex,
- * strbuf_append, realloc; the default fast unwinder stops at strbuf_append
- * (libconfig is built without frame pointers), a full unwind reaches
- * libconfig_yylex.  Neither is ever on the stack of ksockd's allocations. */
-const char *
-__lsan_default_suppressions(void)
-{
-	return "leak:strbuf_append\n"
-	       "leak:libconfig_yylex\n";
-}
-
-/* Without this every leak check that hit the suppressions prints their
- * table, thousands of times a run. */
-const char *
-__lsan_default_options(void)
-{
-	return "print_suppressions=0";
-}
+/* libconfig's own leak on a syntax error is suppressed by
+ * tests/fuzz/lsan.supp (LSAN_OPTIONS, from scripts/ci.sh and make fuzz):
+ * one list of the known leaks. */
 
 #define INC_DIR "/tmp/ks_fuzz_conf_read.inc"
 

@@ -690,3 +690,12 @@ class ConnectLoop:
         for t in self.threads:
             t.join(60)
         return self.ok, self.refused, self.failed
+
+
+def assert_time_between(tc, value, before, after, msg=None):
+    """For the daytime and time services: value (whole seconds since 1970)
+    was read by test case tc between the times before and after -- an
+    ordering, whatever the machine's speed.  A second of slack each side
+    for the truncation to seconds."""
+    tc.assertGreaterEqual(value, int(before) - 1, msg)
+    tc.assertLessEqual(value, after + 1, msg)

@@ -75,7 +75,7 @@ class EchoTest(KsTestCase):
         host, port = self.d.address("echo")
         data = b"".join(b"line %d\n" % i for i in range(1000))
         p = subprocess.run(
-            ["socat", "-t", "5", "-", "TCP:%s:%d" % (host, port)],
+            ["socat", "-t", "20", "-", "TCP:%s:%d" % (host, port)],
             input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             timeout=30)
         self.assertEqual(p.returncode, 0, p.stderr)

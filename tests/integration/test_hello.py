@@ -81,7 +81,7 @@ class HelloTest(KsTestCase):
     def test_socat(self):
         host, port = self.d.address("hello")
         p = subprocess.run(
-            ["socat", "-t", "5", "-", "TCP:%s:%d" % (host, port)],
+            ["socat", "-t", "20", "-", "TCP:%s:%d" % (host, port)],
             input=b"Alice\nBob\n", stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, timeout=30)
         self.assertEqual(p.returncode, 0, p.stderr)
@@ -91,7 +91,7 @@ class HelloTest(KsTestCase):
     @unittest.skipIf(shutil.which("socat") is None, "socat is not installed")
     def test_socat_unix(self):
         p = subprocess.run(
-            ["socat", "-t", "5", "-",
+            ["socat", "-t", "20", "-",
              "UNIX-CONNECT:" + self.d.address("hello-unix")],
             input=b"Eve\n", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             timeout=30)

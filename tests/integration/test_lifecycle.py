@@ -60,7 +60,7 @@ class StopTest(KsTestCase):
             recv_until_eof(s)
         elapsed = time.monotonic() - t0
         self.assertGreater(elapsed, 1.0, "closed before shutdown_timeout")
-        self.assertLess(elapsed, 2.0 + 5.0)
+        self.assertLess(elapsed, 2.0 + 30.0, "shutdown_timeout never ended")
         self.assertEqual(d.wait(), 0, d.log_tail())
         d.wait_for_log(r"\bstopped\b", since=mark)
         self.assertFalse(os.path.exists(upath), "unix socket left behind")
@@ -72,17 +72,19 @@ class StopTest(KsTestCase):
         self.graceful(signal.SIGINT, "SIGINT", 1)
 
     def test_sigterm_idle(self):
+        # With nothing open the stop does not wait for shutdown_timeout,
+        # which is far longer than any stop on a loaded machine.
         d = self.start_daemon([{"name": "hello", "handler": "hello"}],
-                              shutdown_timeout=20)
+                              shutdown_timeout=120)
         t0 = time.monotonic()
         d.stop()
-        self.assertLess(time.monotonic() - t0, 5.0)
+        self.assertLess(time.monotonic() - t0, 60.0)
         d.wait_for_log(r"received SIGTERM: stopping \(0 connections open\)")
         d.wait_for_log(r"\bstopped\b")
 
     def test_handler_finishes_in_grace_period(self):
         d = self.start_daemon([{"name": "api", "handler": plugin_so("api")}],
-                              shutdown_timeout=10)
+                              shutdown_timeout=120)
         s = d.connect("api")
         mark = d.mark()
         s.sendall(b"sleep 500\n")
@@ -95,7 +97,7 @@ class StopTest(KsTestCase):
         s.shutdown(socket.SHUT_WR)
         self.assertEqual(recv_until_eof(s), b"")
         self.assertEqual(d.wait(), 0, d.log_tail())
-        self.assertLess(time.monotonic() - t0, 5.0)
+        self.assertLess(time.monotonic() - t0, 60.0)
         d.wait_for_log(r"\bstopped\b", since=mark)
 
     def test_handler_canceled_after_grace_period(self):
@@ -110,7 +112,10 @@ class StopTest(KsTestCase):
         data = recv_until_eof(s)  # ks_sleep returns KS_ECANCELED
         self.assertNotIn(b"slept", data)
         self.assertEqual(d.wait(), 0, d.log_tail())
-        self.assertLess(time.monotonic() - t0, 1.0 + 5.0)
+        # After the grace period, long before the 60 s sleep would end.
+        elapsed = time.monotonic() - t0
+        self.assertGreater(elapsed, 0.5, "canceled before shutdown_timeout")
+        self.assertLess(elapsed, 30.0)
         d.wait_for_log(r"\bstopped\b", since=mark)
 
 

@@ -5,6 +5,7 @@ socket), reports `CONNECTED alpn=...` or `ERROR ...`, then relays bytes
 both ways.  Only loopback addresses are used."""
 
 import os
+import select
 import shutil
 import socket
 import subprocess
@@ -27,7 +28,9 @@ C = None  # the certificate set, for the TLS tests only
 
 
 def relay(name, host, port, **opts):
-    o = {"host": host, "port": str(port)}
+    # A connect timeout no loopback connect on a loaded machine comes near
+    # (the plugin's default is 5 s), unless the test is about it.
+    o = {"host": host, "port": str(port), "timeout": 30.0}
     o.update(opts)
     return {"name": name, "handler": plugin_so("relay"), "options": o}
 
@@ -112,8 +115,7 @@ class PlainRelayTest(RelayCase):
             relay("daytime", "127.0.0.1",
                   self.target.address("daytime")[1]),
             relay("hello", "127.0.0.1", self.target.address("hello")[1]),
-            relay("nohost", "no-such-host.invalid", self.echo_port,
-                  timeout=30.0),
+            relay("nohost", "no-such-host.invalid", self.echo_port),
             relay("refused", "127.0.0.1", self.closed_port),
         ], subdir="relay")
 
@@ -257,7 +259,7 @@ class ConnectTimeoutTest(RelayCase):
             self.skipTest("could not fill the accept queue")
         # Make sure a fresh connect really stalls here.
         probe = socket.socket()
-        probe.settimeout(0.5)
+        probe.settimeout(2.0)
         try:
             probe.connect(("127.0.0.1", self.port))
             stalls = False
@@ -272,15 +274,13 @@ class ConnectTimeoutTest(RelayCase):
         ])
 
     @staticmethod
-    def connected_soon(c, wait=0.3):
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            try:
-                c.getpeername()
-                return True
-            except OSError:
-                time.sleep(0.02)
-        return False
+    def connected_soon(c, wait=2.0):
+        """True if the non-blocking connect of c completes within `wait`
+        (a stall is what is looked for: loopback connects to a queue with
+        room complete at once)."""
+        _, w, _ = select.select([], [c], [], wait)
+        return bool(w) and c.getsockopt(socket.SOL_SOCKET,
+                                        socket.SO_ERROR) == 0
 
     def tearDown(self):
         try:
@@ -295,8 +295,10 @@ class ConnectTimeoutTest(RelayCase):
         self.assertError(self.d, "slow", r"^ERROR connect: %s errno=\d+$"
                          % ETIMEDOUT_TEXT)
         took = time.monotonic() - t0
+        # Not before the 1 s (with slack for the timer); the upper bound
+        # only catches a timeout that never fires.
         self.assertGreater(took, 0.8)
-        self.assertLess(took, 5.0)
+        self.assertLess(took, 30.0)
 
 
 class TlsRelayTest(RelayCase):

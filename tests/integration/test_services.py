@@ -5,7 +5,8 @@ import struct
 import time
 import unittest
 
-from kstest import KsTestCase, recv_exact, recv_line, recv_until_eof
+from kstest import (KsTestCase, assert_time_between, recv_exact, recv_line,
+                    recv_until_eof)
 
 # Seconds from 1900-01-01 to 1970-01-01 (RFC 868).
 EPOCH_1900 = 2208988800
@@ -22,20 +23,24 @@ class ServicesTest(KsTestCase):
         ])
 
     def test_daytime(self):
+        before = time.time()
         s = self.d.connect("daytime")
         data = recv_until_eof(s)
+        after = time.time()
         self.assertTrue(data.endswith(b"\r\n"), data)
         self.assertEqual(data.count(b"\n"), 1, data)
         text = data[:-2].decode("ascii")
         parsed = time.strptime(text, "%a %b %d %H:%M:%S %Y")
-        self.assertLess(abs(time.mktime(parsed) - time.time()), 10, text)
+        assert_time_between(self, time.mktime(parsed), before, after, text)
 
     def test_time(self):
+        before = time.time()
         s = self.d.connect("time")
         data = recv_until_eof(s)
+        after = time.time()
         self.assertEqual(len(data), 4, data)
         (value,) = struct.unpack("!I", data)
-        self.assertLess(abs(value - (time.time() + EPOCH_1900)), 10)
+        assert_time_between(self, value - EPOCH_1900, before, after)
 
     def check_chargen_lines(self, lines):
         for line in lines:
@@ -79,6 +84,10 @@ class ServicesTest(KsTestCase):
         s.settimeout(0.3)  # a short wait is the point: nothing must come
         with self.assertRaises(socket.timeout):
             s.recv(1)
+        # Nor later: all the daemon sends before its EOF is nothing.
+        s.settimeout(10)
+        s.shutdown(socket.SHUT_WR)
+        self.assertEqual(recv_until_eof(s), b"")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ retry loops below resend on a short timeout within a bounded total."""
 
 import errno
 import os
+import select
 import shutil
 import signal
 import socket
@@ -20,8 +21,8 @@ import threading
 import time
 import unittest
 
-from kstest import (PLUGIN_BUILD_DIR, KsTestCase, bad_output, plugin_so,
-                    recv_line, run_ksockd)
+from kstest import (PLUGIN_BUILD_DIR, KsTestCase, assert_time_between,
+                    bad_output, plugin_so, recv_line, run_ksockd)
 
 DGRAM = plugin_so("dgram")
 EPOCH_1900 = 2208988800  # seconds from 1900-01-01 to 1970-01-01 (RFC 868)
@@ -108,13 +109,16 @@ class UdpCase(KsTestCase):
 class DgramTest(UdpCase):
     def setUp(self):
         super().setUp()
+        # `wait` bounds the wait for an outbound answer: generous, but for
+        # "mute", whose test is about that timeout.
         self.d = self.start_daemon([
-            udp("u4", options={"tag": "A"}),
-            udp("u6", address="::1"),
+            udp("u4", options={"tag": "A", "wait": 30.0}),
+            udp("u6", address="::1", options={"wait": 30.0}),
             udp("peer4"),
             udp("peer6", address="::1"),
             udp("small", max_datagram_size=100),
-            {"name": "tcp", "handler": DGRAM, "options": {"wait": 0.5}},
+            {"name": "tcp", "handler": DGRAM, "options": {"wait": 30.0}},
+            {"name": "mute", "handler": DGRAM, "options": {"wait": 0.5}},
         ])
         self.p4 = self.d.address("peer4")[1]
         self.p6 = self.d.address("peer6")[1]
@@ -167,7 +171,7 @@ class DgramTest(UdpCase):
     def test_spawned_reply_after_immediate_one(self):
         s = self.d.udp("u4")
         addr = self.d.address("u4")
-        s.sendto(b"later 0.3 second", addr)
+        s.sendto(b"later 1 second", addr)
         s.sendto(b"echo first", addr)
         self.assertEqual(s.recvfrom(100)[0], b"first")
         self.assertEqual(s.recvfrom(100)[0], b"second")
@@ -211,15 +215,18 @@ class DgramTest(UdpCase):
         self.assertLine(c, "answer y")
         c.sendall(b"udp 127.0.0.1 %d echo z\n" % free_udp_port())
         self.assertLine(c, "error socket error errno=%d" % errno.ECONNREFUSED)
+        c.sendall(b"nonsense\n")
+        self.assertLine(c, "error usage")
+
+    def test_stream_side_timeout(self):
         # A peer that never answers: the outbound receive times out (the
         # listener's `wait` option, 0.5 s).
+        c = self.d.connect("mute")
         with udp_socket("127.0.0.1") as mute:
             mute.bind(("127.0.0.1", 0))
             c.sendall(b"udp 127.0.0.1 %d echo w\n" % mute.getsockname()[1])
             self.assertLine(c, "error timed out errno=0")
             self.assertEqual(mute.recvfrom(100)[0], b"echo w")
-        c.sendall(b"nonsense\n")
-        self.assertLine(c, "error usage")
 
     def test_close_under_a_waiting_coroutine(self):
         # One coroutine waits on an outbound TCP peer or UDP socket, another
@@ -389,7 +396,7 @@ class BroadcastTest(UdpCase):
     forged datagram cannot make every host of a subnet answer."""
 
     def send_broadcast(self, port):
-        s = udp_socket("0.0.0.0", timeout=2.0)
+        s = udp_socket("0.0.0.0")
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         try:
             s.sendto(b"info", ("255.255.255.255", port))
@@ -543,44 +550,53 @@ class ConfigTest(unittest.TestCase):
 class FloodTest(UdpCase):
     FLOOD = 100000
     ROUNDS = 200
+    DURING = 10  # round trips that must end while the flood goes on
 
     def test_tcp_not_starved_by_flood(self):
         d = self.start_daemon([udp("u"), {"name": "tcp", "handler": "echo"}])
         addr = d.address("u")
         sent = [0]
         errors = []
+        flooding = threading.Event()
 
         def blast():
             try:
                 with udp_socket("127.0.0.1") as s:
-                    payload = b"echo " + b"f" * 59
+                    # Replies of 16 KB: the handler cannot keep up, the
+                    # socket stays readable while the flood goes on.
+                    payload = b"big 16384"
                     for _ in range(self.FLOOD):
                         s.sendto(payload, addr)
                         sent[0] += 1
+                        if sent[0] == 1000:  # the socket buffer is full
+                            flooding.set()
             except OSError as e:  # reported below
                 errors.append(e)
+            finally:
+                flooding.set()
 
         c = d.connect("tcp")
         t = threading.Thread(target=blast, daemon=True)
         t.start()
-        worst = 0.0
-        rounds = 0
+        flooding.wait(60)
+        rounds = during = 0
         # At least ROUNDS round trips, and on until the flood is over.
         while rounds < self.ROUNDS or t.is_alive():
-            t0 = time.monotonic()
             c.sendall(b"ping %d\n" % rounds)
             self.assertLine(c, "ping %d" % rounds)
-            worst = max(worst, time.monotonic() - t0)
             rounds += 1
+            during += t.is_alive()
         t.join(60)
         self.assertFalse(t.is_alive())
         self.assertEqual(errors, [])
         self.assertEqual(sent[0], self.FLOOD)
-        # A correctness bound, not a performance threshold: a round trip
-        # takes well under a millisecond; only a TCP listener starved by
-        # the datagram loop comes near a second.
-        self.assertLess(worst, 1.0, "worst TCP round trip %.3f s during "
-                        "the flood (%d round trips)" % (worst, rounds))
+        # Ordering, not speed: the dialogue goes on while the datagrams
+        # keep coming.  A daemon that served the flood first would answer
+        # it only once the flood is over (or whenever the handler caught
+        # up with it); a fair one does hundreds of round trips meanwhile,
+        # on a loaded machine too.
+        self.assertGreaterEqual(during, self.DURING, "%d of %d round trips "
+                                "during the flood" % (during, rounds))
         with udp_socket("127.0.0.1") as s:
             self.assertEqual(retry_exchange(s, addr, b"echo alive"),
                              b"alive")
@@ -620,14 +636,34 @@ class ServicesTest(UdpCase):
                          payload)
 
     def socat(self, target, text):
+        """text through socat to target and back.  UDP has no EOF, so
+        socat's stdin stays open until the answer is in (however long
+        that takes); then its EOF, and socat ends after -t seconds of
+        nothing more."""
         if shutil.which("socat") is None:
             self.skipTest("socat is not installed")
-        # -t: how long socat waits for the answer after stdin's EOF.
-        p = subprocess.run(["socat", "-t", "3", "-", target],
-                           input=text, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=30)
-        self.assertEqual(p.returncode, 0, p.stderr)
-        return p.stdout
+        p = subprocess.Popen(["socat", "-t", "0.5", "-", target],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        try:
+            p.stdin.write(text)
+            p.stdin.flush()
+            got = b""
+            while len(got) < len(text):
+                r, _, _ = select.select([p.stdout], [], [], 30)
+                data = os.read(p.stdout.fileno(), 65536) if r else b""
+                if not data:
+                    break
+                got += data
+            p.stdin.close()
+            p.stdin = None  # communicate() then only reads
+            rest, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        self.assertEqual(p.returncode, 0, err)
+        return got + rest
 
     def test_echo_socat(self):
         port = self.d.address("echo")[1]
@@ -638,17 +674,21 @@ class ServicesTest(UdpCase):
                          b"six\n")
 
     def test_daytime(self):
+        before = time.time()
         text = self.call(self.d, "daytime", "what time is it?")
+        after = time.time()
         self.assertTrue(text.endswith("\r\n"), text)
         parsed = time.strptime(text[:-2], "%a %b %d %H:%M:%S %Y")
-        self.assertLess(abs(time.mktime(parsed) - time.time()), 10, text)
+        assert_time_between(self, time.mktime(parsed), before, after, text)
 
     def test_time(self):
         s = self.d.udp("time")
+        before = time.time()
         data, _ = exchange(s, self.d.address("time"), b"")
+        after = time.time()
         self.assertEqual(len(data), 4, data)
         (value,) = struct.unpack("!I", data)
-        self.assertLess(abs(value - (time.time() + EPOCH_1900)), 10)
+        assert_time_between(self, value - EPOCH_1900, before, after)
 
     def test_chargen(self):
         s = self.d.udp("chargen")
@@ -696,20 +736,29 @@ class ServicesTest(UdpCase):
     def test_rate_limit(self):
         s = self.d.udp("limited")
         addr = self.d.address("limited")
+        t0 = time.monotonic()
         for i in range(50):
             s.sendto(b"r%d" % i, addr)
+        # A request from another source (a bucket of its own) queues
+        # behind the 50: once it is answered, every answer to them is in.
+        with udp_socket("127.0.0.2", bind_port=0) as other:
+            self.assertEqual(exchange(other, addr, b"sync")[0], b"sync")
+        span = time.monotonic() - t0
         got = 0
-        s.settimeout(0.5)  # the answers come at once or not at all
+        s.settimeout(0)  # what is there, and no wait
         try:
             while True:
-                s.recvfrom(100)
+                s.recv(100)
                 got += 1
-        except socket.timeout:
+        except BlockingIOError:
             pass
+        # The burst of 5, plus what 5 per second refilled meanwhile (one
+        # more for the edges): a slow machine's longer span is no failure.
         self.assertGreaterEqual(got, 5)
-        self.assertLessEqual(got, 10)
+        self.assertLessEqual(got, 5 + int(5 * span) + 1,
+                             "%d answers in %.2f s" % (got, span))
         # The bucket refills: the source is served again.
-        self.assertEqual(retry_exchange(s, addr, b"again", total=10),
+        self.assertEqual(retry_exchange(s, addr, b"again", total=30),
                          b"again")
         # Other listeners have buckets of their own.
         self.assertEqual(self.call(self.d, "echo", "unaffected"),
