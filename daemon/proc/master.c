@@ -121,11 +121,9 @@ ks_master_fork(void)
 	return pid;
 }
 
-/* In a forked child: the master's watchers, loop and descriptors are not
- * the child's.  keep: the generation whose sockets it goes on using.
- * Signals stay blocked (see ks_master_fork). */
+/* Stops every watcher of the master's loop. */
 static void
-forget_master(struct ks_master *m, const struct ks_conf *keep)
+unwatch(struct ks_master *m)
 {
 	ev_signal_stop(m->loop, &m->sigterm);
 	ev_signal_stop(m->loop, &m->sigint);
@@ -138,6 +136,15 @@ forget_master(struct ks_master *m, const struct ks_conf *keep)
 	ev_timer_stop(m->loop, &m->stop_timer);
 	ev_timer_stop(m->loop, &m->kill_timer);
 	ev_timer_stop(m->loop, &m->status_timer);
+}
+
+/* In a forked child: the master's watchers, loop and descriptors are not
+ * the child's.  keep: the generation whose sockets it goes on using.
+ * Signals stay blocked (see ks_master_fork). */
+static void
+forget_master(struct ks_master *m, const struct ks_conf *keep)
+{
+	unwatch(m);
 	ev_loop_destroy(m->loop);
 	m->loop = NULL;
 	close_unused(m->lsocks, keep);
@@ -713,21 +720,6 @@ watch(struct ks_master *m)
 	ev_init(&m->status_timer, status_cb);
 }
 
-static void
-unwatch(struct ks_master *m)
-{
-	ev_signal_stop(m->loop, &m->sigterm);
-	ev_signal_stop(m->loop, &m->sigint);
-	ev_signal_stop(m->loop, &m->sigquit);
-	ev_signal_stop(m->loop, &m->sighup);
-	ev_signal_stop(m->loop, &m->sigusr2);
-	ev_child_stop(m->loop, &m->child);
-	ev_io_stop(m->loop, &m->notify_io);
-	ev_timer_stop(m->loop, &m->respawn_timer);
-	ev_timer_stop(m->loop, &m->stop_timer);
-	ev_timer_stop(m->loop, &m->kill_timer);
-	ev_timer_stop(m->loop, &m->status_timer);
-}
 
 static void
 log_final(const struct ks_master *m)

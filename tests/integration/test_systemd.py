@@ -48,17 +48,9 @@ class SystemdTest(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.tmpdir, ignore_errors=True)
 
-    def settings(self):
-        out = {}
-        for line in self.unit_text.splitlines():
-            m = re.match(r"^([A-Za-z]+)=(.*)$", line)
-            if m:
-                out.setdefault(m.group(1), []).append(m.group(2))
-        return out
-
-    @unittest.skipIf(shutil.which("systemd-analyze") is None,
-                     "systemd-analyze is not installed")
-    def test_verify(self):
+    def write_service(self):
+        """The built unit, pointed at this build's daemon and config, in
+        the test's directory; returns its path."""
         lines = []
         for line in self.unit_text.splitlines():
             m = re.match(r"^(ExecStart|ExecStartPre|ExecStartPost)=(.*)$",
@@ -70,15 +62,32 @@ class SystemdTest(unittest.TestCase):
         unit = os.path.join(self.tmpdir, "ksockd.service")
         with open(unit, "w") as f:
             f.write("\n".join(lines) + "\n")
+        return unit
+
+    def verify(self, unit):
+        """systemd-analyze verify: no complaint about a ksockd unit."""
         env = dict(os.environ, SYSTEMD_LOG_LEVEL="notice", SYSTEMD_PAGER="",
                    SYSTEMD_COLORS="0")
         p = subprocess.run(["systemd-analyze", "verify", "--man=no", unit],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            env=env, timeout=60)
         out = p.stdout.decode("utf-8", "replace")
-        about_unit = [l for l in out.splitlines() if "ksockd" in l]
-        self.assertEqual(about_unit, [], out)
+        self.assertEqual([l for l in out.splitlines() if "ksockd" in l], [],
+                         out)
         self.assertEqual(p.returncode, 0, out)
+
+    def settings(self):
+        out = {}
+        for line in self.unit_text.splitlines():
+            m = re.match(r"^([A-Za-z]+)=(.*)$", line)
+            if m:
+                out.setdefault(m.group(1), []).append(m.group(2))
+        return out
+
+    @unittest.skipIf(shutil.which("systemd-analyze") is None,
+                     "systemd-analyze is not installed")
+    def test_verify(self):
+        self.verify(self.write_service())
 
     def test_unit_settings(self):
         s = self.settings()
@@ -107,27 +116,10 @@ class SystemdTest(unittest.TestCase):
                      "systemd-analyze is not installed")
     def test_verify_socket_unit(self):
         # The example socket unit next to the service it activates.
-        lines = []
-        for line in self.unit_text.splitlines():
-            m = re.match(r"^(ExecStart|ExecStartPre|ExecStartPost)=(.*)$",
-                         line)
-            if m:
-                line = "%s=%s" % (m.group(1),
-                                  rewrite_exec(m.group(2), self.d.conf_path))
-            lines.append(line)
-        with open(os.path.join(self.tmpdir, "ksockd.service"), "w") as f:
-            f.write("\n".join(lines) + "\n")
+        self.write_service()
         sock = os.path.join(self.tmpdir, "ksockd.socket")
         shutil.copy(SOCKET_UNIT, sock)
-        env = dict(os.environ, SYSTEMD_LOG_LEVEL="notice", SYSTEMD_PAGER="",
-                   SYSTEMD_COLORS="0")
-        p = subprocess.run(["systemd-analyze", "verify", "--man=no", sock],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           env=env, timeout=60)
-        out = p.stdout.decode("utf-8", "replace")
-        self.assertEqual([l for l in out.splitlines() if "ksockd" in l], [],
-                         out)
-        self.assertEqual(p.returncode, 0, out)
+        self.verify(sock)
 
     @unittest.skipIf(shutil.which("systemd-sysusers") is None,
                      "systemd-sysusers is not installed")
