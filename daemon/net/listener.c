@@ -20,6 +20,7 @@
 #include "worker.h"
 
 #define ACCEPT_BATCH 64       /* accepts per wake-up, so others get a turn */
+#define CLOSE_TAKE_MAX 65536  /* bound on taking the backlog at close */
 #define EMFILE_RETRY 0.1      /* seconds before accepting again */
 #define EMFILE_LOG_EVERY 5.0  /* seconds between fd-exhaustion messages */
 #define SESSION_RESTART 1.0   /* seconds before a udp handler runs again */
@@ -40,58 +41,78 @@ accept_pause(struct ks_listener *l)
 	ev_io_stop(l->wk->loop, &l->io);
 }
 
-static void
-accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+/*
+ * Accepts up to max connections and starts them.  Returns 0 when the
+ * backlog is empty or the batch is full, else the errno that stopped it.
+ */
+static int
+accept_some(struct ks_listener *l, int max)
 {
-	struct ks_listener *l = KS_CONTAINER_OF(w, struct ks_listener, io);
-	struct ks_worker *wk = l->wk;
 	struct sockaddr_storage peer;
 	socklen_t len;
 	int i, fd;
 
-	(void)revents;
-	for (i = 0; i < ACCEPT_BATCH; i++) {
+	for (i = 0; i < max; i++) {
 		len = sizeof(peer);
 		fd = accept4(l->fd, (struct sockaddr *)&peer, &len,
 			     SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			switch (errno) {
-			case EAGAIN:
-#if EAGAIN != EWOULDBLOCK
-			case EWOULDBLOCK:
-#endif
-				return;
-			case EINTR:
-			case ECONNABORTED:
-			case EPROTO:
-				continue;
-			case EMFILE:
-			case ENFILE:
-			case ENOBUFS:
-			case ENOMEM:
-				/* Out of descriptors: the pending connection
-				 * stays in the backlog and the socket stays
-				 * readable, so pause instead of spinning. */
-				wk->stats->accept_errors++;
-				if (ev_now(loop) - l->last_emfile_log >=
-				    EMFILE_LOG_EVERY) {
-					ks_log_errno(KS_LOG_ERR,
-						     "listener %s: accept (pausing %gs)",
-						     l->lc->name, EMFILE_RETRY);
-					l->last_emfile_log = ev_now(loop);
-				}
-				accept_pause(l);
-				ev_timer_set(&l->retry, EMFILE_RETRY, 0);
-				ev_timer_start(loop, &l->retry);
-				return;
-			default:
-				wk->stats->accept_errors++;
-				ks_log_errno(KS_LOG_WARN, "listener %s: accept",
-					     l->lc->name);
-				return;
-			}
+		if (fd >= 0) {
+			ks_conn_start(l->wk, l->lc, fd,
+				      (struct sockaddr *)&peer, len);
+			continue;
 		}
-		ks_conn_start(wk, l->lc, fd, (struct sockaddr *)&peer, len);
+		switch (errno) {
+		case EINTR:
+		case ECONNABORTED:
+		case EPROTO:
+			continue;
+		case EAGAIN:
+#if EAGAIN != EWOULDBLOCK
+		case EWOULDBLOCK:
+#endif
+			return 0;
+		default:
+			return errno;
+		}
+	}
+	return 0;
+}
+
+static void
+accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct ks_listener *l = KS_CONTAINER_OF(w, struct ks_listener, io);
+	int err;
+
+	(void)revents;
+	err = accept_some(l, ACCEPT_BATCH);
+	switch (err) {
+	case 0:
+		return;
+	case EMFILE:
+	case ENFILE:
+	case ENOBUFS:
+	case ENOMEM:
+		/* Out of descriptors: the pending connection stays in the
+		 * backlog and the socket stays readable, so pause instead
+		 * of spinning. */
+		l->wk->stats->accept_errors++;
+		if (ev_now(loop) - l->last_emfile_log >= EMFILE_LOG_EVERY) {
+			errno = err;
+			ks_log_errno(KS_LOG_ERR,
+				     "listener %s: accept (pausing %gs)",
+				     l->lc->name, EMFILE_RETRY);
+			l->last_emfile_log = ev_now(loop);
+		}
+		accept_pause(l);
+		ev_timer_set(&l->retry, EMFILE_RETRY, 0);
+		ev_timer_start(loop, &l->retry);
+		return;
+	default:
+		l->wk->stats->accept_errors++;
+		errno = err;
+		ks_log_errno(KS_LOG_WARN, "listener %s: accept", l->lc->name);
+		return;
 	}
 }
 
@@ -162,28 +183,6 @@ ks_listener_start(struct ks_listener *l)
 		accept_resume(l);
 }
 
-/* What is queued already was meant for some worker; this one may have
- * been the one the kernel woke for it. */
-static void
-take_queued(struct ks_listener *l)
-{
-	struct sockaddr_storage peer;
-	socklen_t len;
-	int fd, i;
-
-	for (i = 0; i < 65536; i++) {
-		len = sizeof(peer);
-		fd = accept4(l->fd, (struct sockaddr *)&peer, &len,
-			     SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0 && (errno == EINTR || errno == ECONNABORTED ||
-			       errno == EPROTO))
-			continue;
-		if (fd < 0)
-			return;
-		ks_conn_start(l->wk, l->lc, fd, (struct sockaddr *)&peer, len);
-	}
-}
-
 void
 ks_listener_close(struct ks_listener *l)
 {
@@ -191,8 +190,10 @@ ks_listener_close(struct ks_listener *l)
 	 * worker for a new connection, and what came before is taken here. */
 	accept_pause(l);
 	ev_timer_stop(l->wk->loop, &l->retry);
+	/* What is queued already was meant for some worker; this one may
+	 * have been the one the kernel woke for it. */
 	if (l->lc->protocol != KS_PROTO_UDP)
-		take_queued(l);
+		(void)accept_some(l, CLOSE_TAKE_MAX);
 	ks_dsock_detach_all(l);
 	l->session = NULL;
 	close(l->fd);

@@ -149,7 +149,7 @@ forget_master(struct ks_master *m, const struct ks_conf *keep)
 	m->loop = NULL;
 	close_unused(m->lsocks, keep);
 	close_unused(m->left, keep);
-	ks_reload_forget(m, keep);
+	close_unused(ks_reload_added(m), keep);
 	if (m->exe_fd >= 0)
 		close(m->exe_fd);
 	if (m->fallback_fd >= 0)

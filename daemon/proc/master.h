@@ -144,9 +144,9 @@ void ks_reload_poll(struct ks_master *m, const struct ks_wrec *died,
 		    int status);
 /* The daemon stops: whatever the reload was doing stops too. */
 void ks_reload_abort(struct ks_master *m);
-/* In a forked child: closes the descriptors of sockets the reload bound
- * that the child's generation (keep, or NULL) does not use. */
-void ks_reload_forget(struct ks_master *m, const struct ks_conf *keep);
+/* The sockets a reload in progress bound for the new generation (NULL
+ * when none): a forked child closes those its generation does not use. */
+struct ks_lsock *ks_reload_added(const struct ks_master *m);
 /* `ksockd -t`, and the reload's check: loads path and its plugins in a
  * child process, so that nothing in a file or a plugin's init can take
  * the caller down.  Returns the child's pid (-1 after logging). */

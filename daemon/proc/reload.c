@@ -200,21 +200,10 @@ ks_reload_abort(struct ks_master *m)
 	m->reload_pending = false;
 }
 
-void
-ks_reload_forget(struct ks_master *m, const struct ks_conf *keep)
+struct ks_lsock *
+ks_reload_added(const struct ks_master *m)
 {
-	struct ks_lsock *ls;
-	size_t i;
-
-	if (m->reload == NULL)
-		return;
-	for (ls = m->reload->added; ls != NULL; ls = ls->next) {
-		for (i = 0; keep != NULL && i < keep->nlisteners; i++)
-			if (keep->listeners[i].lsock == ls)
-				break;
-		if (keep == NULL || i == keep->nlisteners)
-			close(ls->fd);
-	}
+	return m->reload != NULL ? m->reload->added : NULL;
 }
 
 static void
