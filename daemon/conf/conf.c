@@ -58,6 +58,15 @@ parse_listener(struct ks_conf_parse *p, config_setting_t *g, unsigned idx,
 		      scope, lc);
 	if (scope == KS_SCOPE_UDP)
 		ks_conf_udp_finish(p, g, ck->ctx, lc);
+	/* The older spelling, inside the tls group, wins when given. */
+	if (lc->tls != NULL && lc->tls->handshake_timeout > 0)
+		lc->handshake_timeout = lc->tls->handshake_timeout;
+	if (scope != KS_SCOPE_UDP) {
+		ks_phases_build(lc);
+	} else {
+		lc->handshake_timeout = 0;
+		lc->write_timeout = 0;
+	}
 	p->ck = NULL;
 }
 

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "loader.h"
+#include "phase.h"
 #include "tls.h"
 
 struct ks_tls_client_cache;
@@ -60,6 +61,11 @@ struct ks_lconf {
 	int receive_buffer;  /* bytes; 0 = system default */
 	size_t max_line_length; /* default 8192 */
 	double idle_timeout;    /* seconds; 0 = none; default 300 */
+	double handshake_timeout; /* PROXY + TLS, a hard cap; default 10 */
+	double write_timeout;   /* output not read for this long; default 60 */
+	double session_timeout; /* a cap on the whole connection; 0 = none */
+	/* What runs on a connection, NULL-terminated (phase.h) */
+	const struct ks_phase *phases[KS_PHASES_MAX + 1];
 	config_setting_t *options; /* the `options` group, or NULL */
 	const char *file;          /* where the entry starts, for messages */
 	int line;

@@ -209,7 +209,7 @@ parse_tls(struct ks_conf_parse *p, const config_setting_t *g,
 	if (tc == NULL)
 		goto oom;
 	tc->priority = KS_TLS_DEFAULT_PRIORITY;
-	tc->handshake_timeout = 10;
+	tc->handshake_timeout = 0; /* unset: the listener's handshake_timeout */
 	tc->session_tickets = true;
 
 	cs = config_setting_get_member(g, "certificate");

@@ -27,6 +27,9 @@ struct ks_stats {
 	uint64_t closed;         /* connections closed */
 	uint64_t accept_errors;  /* accept() failures, fd exhaustion included */
 	uint64_t timeouts;       /* idle timeouts fired */
+	uint64_t handshake_timeouts; /* PROXY header or TLS handshake too slow */
+	uint64_t write_timeouts; /* closed: the peer did not read our output */
+	uint64_t session_timeouts; /* closed at session_timeout */
 	uint64_t lines_too_long; /* KS_ETOOLONG results */
 	uint64_t bytes_in, bytes_out;
 	uint64_t handler_errors; /* handlers that returned non-zero */

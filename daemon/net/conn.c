@@ -22,6 +22,7 @@
 #include "dgram.h"
 #include "listener.h"
 #include "log.h"
+#include "phase.h"
 #include "tls.h"
 #include "util.h"
 #include "worker.h"
@@ -106,7 +107,25 @@ ks_addr_port(const struct sockaddr *sa)
 	return -1;
 }
 
-/* ---- progress and the idle timer --------------------------------------- */
+/* ---- progress and the deadlines ------------------------------------------
+ *
+ * A connection has one timer for all of its deadlines:
+ *  - idle: idle_timeout after the last read or write progress; the
+ *    handler's waits return KS_ETIMEDOUT and it decides what to do;
+ *  - handshake: handshake_timeout after the first handshake phase began
+ *    (PROXY header, TLS), whatever the peer sends meanwhile;
+ *  - write: write_timeout after output last moved while some is waiting
+ *    for the peer to read it; the connection is closed;
+ *  - session: session_timeout after the accept; the connection is closed;
+ *  - linger: the lingering close ends LINGER_TIME after it began, however
+ *    much the peer keeps sending.
+ * Progress only stores a time; the timer fires at the deadline it was set
+ * for, finds which one (if any) has passed, and re-arms for the nearest.
+ * Only a deadline that moves earlier re-arms it at once.
+ */
+
+#define LINGER_TIME 2.0 /* seconds, a hard cap */
+#define EPSILON 0.001   /* a deadline this close counts as passed */
 
 void
 ks_conn_progress(struct ks_conn *c)
@@ -114,52 +133,200 @@ ks_conn_progress(struct ks_conn *c)
 	c->last_progress = ev_now(c->wk->loop);
 }
 
-/* libev's "lazy" timer: progress only stores a timestamp; when the timer
- * fires early it is re-armed for the remaining time. */
-static void
-idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+void
+ks_conn_wrote(struct ks_conn *c, struct ks_stream *st)
 {
-	struct ks_conn *c = KS_CONTAINER_OF(w, struct ks_conn, idle);
-	ev_tstamp left = c->last_progress + c->idle_timeout - ev_now(loop);
+	c->last_progress = ev_now(c->wk->loop);
+	if (st == &c->st)
+		c->last_write = c->last_progress;
+}
 
-	(void)revents;
-	if (left > 0.001) {
-		w->repeat = left;
-		ev_timer_again(loop, w);
+static bool
+write_deadline_applies(const struct ks_conn *c)
+{
+	return c->lc->write_timeout > 0 && ks_stream_write_blocked(&c->st);
+}
+
+/* The nearest deadline that applies now; 0: none. */
+static ev_tstamp
+next_deadline(const struct ks_conn *c)
+{
+	ev_tstamp t = 0;
+
+#define EARLIEST(x)                          \
+	do {                                 \
+		ev_tstamp x_ = (x);          \
+		if (t == 0 || x_ < t)        \
+			t = x_;              \
+	} while (0)
+
+	if (c->state == KS_CONN_LINGERING)
+		return c->linger_deadline;
+	if (c->idle_timeout > 0)
+		EARLIEST(c->last_progress + c->idle_timeout);
+	if (c->handshake_deadline > 0)
+		EARLIEST(c->handshake_deadline);
+	if (c->lc->session_timeout > 0)
+		EARLIEST(c->started + c->lc->session_timeout);
+	if (write_deadline_applies(c))
+		EARLIEST(c->last_write + c->lc->write_timeout);
+#undef EARLIEST
+	return t;
+}
+
+static void
+timer_update(struct ks_conn *c)
+{
+	struct ev_loop *loop = c->wk->loop;
+	ev_tstamp at = next_deadline(c);
+
+	ev_timer_stop(loop, &c->timer);
+	if (at == 0)
 		return;
-	}
-	if (c->state == KS_CONN_LINGERING) {
+	ev_timer_set(&c->timer, KS_MAX(at - ev_now(loop), 0.0), 0.0);
+	ev_timer_start(loop, &c->timer);
+}
+
+/* A deadline moved earlier, or appeared: re-arm if it is before the one
+ * the timer waits for. */
+static void
+timer_earlier(struct ks_conn *c, ev_tstamp at)
+{
+	struct ev_loop *loop = c->wk->loop;
+
+	if (c->state == KS_CONN_CLOSED)
+		return;
+	if (!ev_is_active(&c->timer) ||
+	    ev_now(loop) + ev_timer_remaining(loop, &c->timer) > at + EPSILON)
+		timer_update(c);
+}
+
+void
+ks_conn_write_blocked(struct ks_conn *c, struct ks_stream *st)
+{
+	if (st == &c->st && c->lc->write_timeout > 0)
+		timer_earlier(c, c->last_write + c->lc->write_timeout);
+}
+
+void
+ks_conn_handshake_begin(struct ks_conn *c)
+{
+	if (c->handshake_deadline > 0 || c->lc->handshake_timeout <= 0)
+		return;
+	c->handshake_deadline = ev_now(c->wk->loop) + c->lc->handshake_timeout;
+	timer_earlier(c, c->handshake_deadline);
+}
+
+void
+ks_conn_handshake_end(struct ks_conn *c)
+{
+	c->handshake_deadline = 0; /* the timer finds nothing when it fires */
+}
+
+/* Abortive close: RST instead of FIN, and the kernel drops what the peer
+ * did not read (a peer that does not read must not hold our memory). */
+static void
+set_reset(int fd)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+	if (fd >= 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+/*
+ * A hard deadline passed: the connection ends now.  A handler still at
+ * work loses its socket (its calls return KS_ECLOSED) and is cancelled
+ * (every later suspending call returns KS_ECANCELED), so it cannot keep
+ * the connection; what it does not touch again ends when it returns.
+ */
+static void
+conn_expire(struct ks_conn *c, bool reset)
+{
+	c->close_reason = KS_CLOSE_TIMEOUT;
+	if (reset)
+		set_reset(c->st.fd);
+	if (c->state != KS_CONN_RUNNING) {
 		conn_close(c);
 		return;
 	}
+	ks_stream_close(&c->st);
+	ks_conn_cancel(c);
+}
+
+static void
+idle_expired(struct ks_conn *c)
+{
+	struct ev_loop *loop = c->wk->loop;
+
 	c->wk->stats->timeouts++;
 	if (c->state == KS_CONN_DRAINING) {
 		ks_conn_log(c, KS_LOG_DEBUG, "idle timeout while flushing");
+		c->close_reason = KS_CLOSE_TIMEOUT;
 		conn_close(c);
 		return;
 	}
 	ks_conn_log(c, KS_LOG_DEBUG, "idle timeout (%.3gs)", c->idle_timeout);
+	/* The handler decides: its waits return KS_ETIMEDOUT, and the clock
+	 * starts again. */
 	c->last_progress = ev_now(loop);
-	w->repeat = c->idle_timeout;
-	ev_timer_again(loop, w);
 	ks_stream_wake_all(&c->st, KS_ETIMEDOUT);
-	if (c->peers != NULL)
+	if (c->peers != NULL && c->state != KS_CONN_CLOSED)
 		ks_peers_wake(c, KS_ETIMEDOUT, false);
-	if (c->dsocks != NULL)
+	if (c->dsocks != NULL && c->state != KS_CONN_CLOSED)
 		ks_dsocks_wake(c, KS_ETIMEDOUT, false);
+}
+
+static void
+timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ks_conn *c = KS_CONTAINER_OF(w, struct ks_conn, timer);
+	ev_tstamp now = ev_now(loop) + EPSILON;
+	const struct ks_lconf *lc = c->lc;
+
+	(void)revents;
+	if (c->state == KS_CONN_LINGERING) {
+		if (now >= c->linger_deadline)
+			conn_close(c);
+		else
+			timer_update(c);
+		return;
+	}
+	if (c->handshake_deadline > 0 && now >= c->handshake_deadline) {
+		/* The phase that waits logs, counts and gives up. */
+		c->handshake_deadline = 0;
+		c->close_reason = KS_CLOSE_TIMEOUT;
+		c->wk->stats->handshake_timeouts++;
+		ks_stream_wake_all(&c->st, KS_ETIMEDOUT);
+	} else if (lc->session_timeout > 0 &&
+		   now >= c->started + lc->session_timeout) {
+		c->wk->stats->session_timeouts++;
+		ks_conn_log(c, KS_LOG_DEBUG, "session timeout (%gs): closing",
+			    lc->session_timeout);
+		conn_expire(c, false);
+	} else if (write_deadline_applies(c) &&
+		   now >= c->last_write + lc->write_timeout) {
+		c->wk->stats->write_timeouts++;
+		ks_conn_log(c, KS_LOG_DEBUG,
+			    "write timeout (%gs): the peer reads nothing; "
+			    "closing with %zu bytes unsent", lc->write_timeout,
+			    ks_stream_pending(&c->st));
+		conn_expire(c, true);
+	} else if (c->idle_timeout > 0 &&
+		   now >= c->last_progress + c->idle_timeout) {
+		idle_expired(c);
+	}
+	if (c->state != KS_CONN_CLOSED)
+		timer_update(c);
 }
 
 void
 ks_conn_set_timeout(ks_conn *c, double seconds)
 {
 	c->idle_timeout = seconds > 0 ? seconds : 0;
-	if (c->idle_timeout == 0) {
-		ev_timer_stop(c->wk->loop, &c->idle);
-		return;
-	}
 	c->last_progress = ev_now(c->wk->loop);
-	c->idle.repeat = c->idle_timeout;
-	ev_timer_again(c->wk->loop, &c->idle);
+	if (c->state != KS_CONN_CLOSED)
+		timer_update(c);
 }
 
 /* ---- lifecycle ------------------------------------------------------------ */
@@ -170,7 +337,7 @@ conn_close(struct ks_conn *c)
 	if (c->state == KS_CONN_CLOSED)
 		return;
 	c->state = KS_CONN_CLOSED;
-	ev_timer_stop(c->wk->loop, &c->idle);
+	ev_timer_stop(c->wk->loop, &c->timer);
 	ks_peers_close(c);
 	ks_dsocks_close(c);
 	ks_stream_close(&c->st);
@@ -182,10 +349,9 @@ conn_close(struct ks_conn *c)
  * the kernel answer with a RST, which can destroy our last reply before
  * the peer reads it (an over-long line's error message, say).  So, as
  * nginx's lingering close does, shut down our write side and read and drop
- * input until the peer closes too, for at most LINGER_TIME seconds.
+ * input until the peer closes too, for at most LINGER_TIME seconds and
+ * KS_DISCARD_MAX bytes in all: input does not extend it.
  */
-#define LINGER_TIME 2.0
-
 static void
 conn_linger(struct ks_conn *c)
 {
@@ -203,8 +369,8 @@ conn_linger(struct ks_conn *c)
 	st->pending_consume = 0;
 	st->in.lent = false;
 	ks_stream_want_input(st);
-	c->idle.repeat = LINGER_TIME;
-	ev_timer_again(c->wk->loop, &c->idle);
+	c->linger_deadline = ev_now(c->wk->loop) + LINGER_TIME;
+	timer_update(c);
 }
 
 /* Every coroutine has returned: send what is left, then close. */
@@ -221,9 +387,10 @@ conn_finish(struct ks_conn *c)
 		conn_linger(c);
 		return;
 	}
-	/* wio_cb calls ks_conn_drained when the buffer empties; the idle
-	 * timer bounds how long a peer that does not read can hold us. */
-	if (c->idle_timeout == 0)
+	/* wio_cb calls ks_conn_drained when the buffer empties; the write
+	 * timeout bounds how long a peer that does not read can hold us (and
+	 * the idle timeout, when there is no write timeout). */
+	if (c->lc->write_timeout == 0 && c->idle_timeout == 0)
 		ks_conn_set_timeout(c, 30);
 }
 
@@ -255,6 +422,8 @@ coro_done(void *udata)
 		conn_finish(c);
 }
 
+/* The handler coroutine: the listener's phases, in order (phase.h); a
+ * udp listener's session runs handle_dgram. */
 static void
 handler_main(void *arg)
 {
@@ -262,15 +431,11 @@ handler_main(void *arg)
 	const struct ks_plugin_inst *pi = &c->lc->plugin;
 	int rc;
 
-	if (c->session != NULL) {
-		rc = pi->handle_dgram(c, c->session, pi->state);
-		goto out;
-	}
-	/* A failed handshake never reaches the handler. */
-	if (c->lc->tls_ctx != NULL && ks_tls_accept(c->lc->tls_ctx, &c->st) != 0)
+	if (c->session == NULL) {
+		ks_phases_run(c);
 		return;
-	rc = pi->desc->handle(c, &c->st.in, &c->st.out, pi->state);
-out:
+	}
+	rc = pi->handle_dgram(c, c->session, pi->state);
 	if (rc != 0) {
 		c->wk->stats->handler_errors++;
 		ks_conn_log(c, KS_LOG_DEBUG, "handler returned %d", rc);
@@ -295,7 +460,10 @@ apply_conn_options(struct ks_conn *c, int fd)
 static void
 conn_register(struct ks_conn *c)
 {
-	ev_init(&c->idle, idle_cb);
+	ev_init(&c->timer, timer_cb);
+	c->started = ev_now(c->wk->loop);
+	c->last_progress = c->started;
+	c->last_write = c->started;
 	ks_conf_ref(c->lc->conf);
 	ks_worker_add_conn(c->wk, c);
 	c->ncoro = 1;
@@ -335,8 +503,8 @@ ks_conn_start(struct ks_worker *wk, struct ks_lconf *lc, int fd,
 	ks_stream_init(&c->st, wk, c, fd, lc->max_line_length);
 	conn_register(c);
 	wk->stats->accepted++;
-	if (lc->idle_timeout > 0)
-		ks_conn_set_timeout(c, lc->idle_timeout);
+	c->idle_timeout = lc->idle_timeout;
+	timer_update(c);
 	ks_conn_log(c, KS_LOG_DEBUG, "accepted");
 	ks_coro_wake(co, KS_OK);
 	return c;
@@ -564,7 +732,9 @@ ks_close(ks_conn *c)
 		rc = ks_stream_flush_wait(&c->st);
 	c->st.out.closed = true;
 	ks_stream_close(&c->st);
-	ev_timer_stop(c->wk->loop, &c->idle);
+	/* Only the session cap (and the handler's own sleeps) remain. */
+	c->idle_timeout = 0;
+	timer_update(c);
 	return rc == KS_ECLOSED ? KS_OK : rc;
 }
 

@@ -37,7 +37,18 @@ enum ks_conn_state {
 	KS_CONN_CLOSED,   /* socket closed; memory freed at the next reap */
 };
 
+/* Why a connection ended, for the logs and counters (and, later, the
+ * access log). */
+enum ks_close_reason {
+	KS_CLOSE_EOF = 0,  /* the handler returned (the peer closed, usually) */
+	KS_CLOSE_TIMEOUT,  /* a handshake, write, session or idle timeout */
+	KS_CLOSE_LIMIT,    /* refused by a limit or the access list */
+	KS_CLOSE_ERROR,    /* a socket, protocol or TLS error */
+	KS_CLOSE_SHUTDOWN, /* the worker stopped */
+};
+
 #define KS_ADDRSTRLEN (sizeof(struct sockaddr_un) + 16)
+struct ks_phase;
 
 struct ks_conn {
 	struct ks_worker *wk;
@@ -46,10 +57,21 @@ struct ks_conn {
 	struct ks_tls_info *tls; /* TLS session and details, NULL: plain */
 	struct ks_stream st;
 	enum ks_conn_state state;
+	enum ks_close_reason close_reason;
+	const struct ks_phase *phase; /* the phase running now (phase.h) */
 	unsigned ncoro;            /* live coroutines of this connection */
-	ev_timer idle;
+	/*
+	 * One timer for every deadline (see conn.c): progress only stores a
+	 * time, and the timer, when it fires early, re-arms for the nearest
+	 * deadline that applies then.
+	 */
+	ev_timer timer;
 	double idle_timeout;       /* 0 = none */
-	ev_tstamp last_progress;
+	ev_tstamp last_progress;   /* read or write progress */
+	ev_tstamp last_write;      /* write progress, or output queued */
+	ev_tstamp started;         /* accepted: session_timeout counts from it */
+	ev_tstamp handshake_deadline; /* PROXY and TLS phases; 0: none */
+	ev_tstamp linger_deadline; /* the lingering close ends then */
 	int err;                   /* errno behind the last KS_EIO */
 	bool canceled;
 	struct sockaddr_storage peer, local;
@@ -80,6 +102,13 @@ struct ks_conn *ks_conn_start(struct ks_worker *wk, struct ks_lconf *lc,
  * memory. */
 struct ks_conn *ks_conn_start_session(struct ks_worker *wk, struct ks_lconf *lc,
 				      struct ks_listener *l);
+
+/* The handshake phases (PROXY header, TLS) begin: the first call sets the
+ * connection's handshake deadline, handshake_timeout from now, which
+ * nothing the peer does extends; when it passes, the waits of the
+ * connection's stream return KS_ETIMEDOUT.  _end clears it. */
+void ks_conn_handshake_begin(struct ks_conn *c);
+void ks_conn_handshake_end(struct ks_conn *c);
 
 /* Shutdown: wakes every waiting coroutine with KS_ECANCELED; from then on
  * suspending calls fail at once with KS_ECANCELED. */

@@ -208,8 +208,11 @@ rio_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (transport_pending(st) && st->in.buf.len < fill_limit(st))
 		ev_feed_event(st->wk->loop, &st->rio, EV_READ);
 	if (st->discard) {
+		st->discarded += st->in.buf.len;
 		ks_buf_consume(&st->in.buf, st->in.buf.len);
-		if ((st->in.eof || st->in.err != 0) && st->conn != NULL)
+		/* A peer that keeps sending does not get read for ever. */
+		if ((st->in.eof || st->in.err != 0 ||
+		     st->discarded > KS_DISCARD_MAX) && st->conn != NULL)
 			ks_conn_drained(st->conn);
 		return;
 	}
@@ -262,6 +265,25 @@ ks_stream_wait_input(struct ks_stream *st)
 
 /* ---- output --------------------------------------------------------------*/
 
+bool
+ks_stream_write_blocked(const struct ks_stream *st)
+{
+	if (st->closed)
+		return false;
+	return st->out.buf.len > 0 || st->out.waiter != NULL ||
+	       (st->pump_from != NULL && st->pump_from->in.buf.len > 0);
+}
+
+/* The kernel took less than we have: wait for the socket to drain, and
+ * let the connection's write deadline run. */
+static void
+write_blocked(struct ks_stream *st)
+{
+	ev_io_start(st->wk->loop, &st->wio);
+	if (st->conn != NULL)
+		ks_conn_write_blocked(st->conn, st);
+}
+
 int
 ks_stream_flush_nowait(struct ks_stream *st)
 {
@@ -281,17 +303,17 @@ ks_stream_flush_nowait(struct ks_stream *st)
 			st->wk->stats->bytes_out += sent;
 			st->sent_unwaited += sent;
 			if (st->conn != NULL)
-				ks_conn_progress(st->conn);
+				ks_conn_wrote(st->conn, st);
 			if (out->buf.len == 0)
 				break;
 			/* A short write means the socket buffer is full. */
-			ev_io_start(st->wk->loop, &st->wio);
+			write_blocked(st);
 			return KS_OK;
 		}
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			ev_io_start(st->wk->loop, &st->wio);
+			write_blocked(st);
 			return KS_OK;
 		}
 		set_error(st, &out->err, errno);
@@ -349,7 +371,7 @@ ks_stream_wait_output(struct ks_stream *st, size_t below)
 	if (out->waiter != NULL)
 		return KS_EBUSY;
 	out->wait_below = below;
-	ev_io_start(st->wk->loop, &st->wio);
+	write_blocked(st);
 	out->waiter = ks_coro_self(s);
 	st->sent_unwaited = 0;
 	rc = ks_coro_suspend(s);
@@ -425,6 +447,9 @@ ks_stream_write(struct ks_stream *st, const void *p, size_t n)
 	if (out->err != 0)
 		return KS_EIO;
 	if (out->buf.len + n <= out->hiwat) {
+		/* Output queued on an empty buffer starts the write clock. */
+		if (out->buf.len == 0 && n > 0 && st->conn != NULL)
+			ks_conn_wrote(st->conn, st);
 		if (ks_buf_append(&out->buf, &st->wk->pool, src, n,
 				  out->hiwat) != 0)
 			return KS_ENOMEM;
@@ -445,7 +470,7 @@ ks_stream_write(struct ks_stream *st, const void *p, size_t n)
 			st->wk->stats->bytes_out += (uint64_t)w;
 			st->sent_unwaited += (size_t)w;
 			if (st->conn != NULL)
-				ks_conn_progress(st->conn);
+				ks_conn_wrote(st->conn, st);
 			continue;
 		}
 		if (errno == EINTR)
@@ -458,7 +483,7 @@ ks_stream_write(struct ks_stream *st, const void *p, size_t n)
 			if (ks_buf_append(&out->buf, &st->wk->pool, src, n,
 					  out->hiwat) != 0)
 				return KS_ENOMEM;
-			ev_io_start(st->wk->loop, &st->wio);
+			write_blocked(st);
 			return KS_OK;
 		}
 		if ((rc = ks_stream_wait_output(st, 0)) != KS_OK)
@@ -507,13 +532,13 @@ pump_drain(struct ks_stream *src)
 			src->pump_bytes += (uint64_t)n;
 			dst->wk->stats->bytes_out += (uint64_t)n;
 			if (dst->conn != NULL)
-				ks_conn_progress(dst->conn);
+				ks_conn_wrote(dst->conn, dst);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			ev_io_start(dst->wk->loop, &dst->wio);
+			write_blocked(dst);
 			if (in->buf.len < fill_limit(src))
 				ks_stream_want_input(src);
 			return;

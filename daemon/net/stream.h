@@ -34,6 +34,8 @@ struct ks_conn;
 struct ks_coro;
 
 #define KS_WRITE_HIWAT (1024 * 1024)
+/* The lingering close reads and drops at most this much input. */
+#define KS_DISCARD_MAX (1024 * 1024)
 
 /* Each returns bytes moved, or -1 with errno (EAGAIN when it would block);
  * read returns 0 at EOF. */
@@ -85,6 +87,7 @@ struct ks_stream {
 	bool canceled; /* shutting down: waits return KS_ECANCELED */
 	bool closed;   /* fd closed (ks_close or end of connection) */
 	bool discard;  /* lingering close: drop whatever arrives */
+	size_t discarded; /* bytes dropped so far */
 	bool raw_wait; /* TLS handshake: watchers only wake, never read */
 	size_t sent_unwaited; /* bytes sent since the handler last waited */
 	size_t pending_consume; /* bytes of the line lent out last time */
@@ -147,9 +150,19 @@ int ks_stream_copy(struct ks_stream *src, struct ks_stream *dst,
  * cancellation). */
 void ks_stream_wake_all(struct ks_stream *st, int status);
 
-/* Called by the stream when it made progress (bytes moved) or when its
- * pending output drained; implemented by conn.c. */
+/* Is output waiting for the peer to read: buffered, a write waiting, or
+ * a ks_copy into this stream holding data? */
+bool ks_stream_write_blocked(const struct ks_stream *st);
+
+/* Implemented by conn.c, called by the stream (st is the connection's own
+ * stream or one of its outbound peers):
+ *  - progress: bytes were read;
+ *  - wrote: bytes were sent, or output was queued on an empty buffer;
+ *  - write_blocked: the kernel took less than was pending;
+ *  - drained: pending output is all sent. */
 void ks_conn_progress(struct ks_conn *conn);
+void ks_conn_wrote(struct ks_conn *conn, struct ks_stream *st);
+void ks_conn_write_blocked(struct ks_conn *conn, struct ks_stream *st);
 void ks_conn_drained(struct ks_conn *conn);
 
 #endif

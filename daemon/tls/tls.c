@@ -463,7 +463,6 @@ int
 ks_tls_accept(struct ks_tls_ctx *ctx, struct ks_stream *st)
 {
 	struct ks_conn *c = st->conn;
-	double saved_timeout = c->idle_timeout;
 	struct ks_tls_info *t;
 	int rc, wait;
 
@@ -477,9 +476,7 @@ ks_tls_accept(struct ks_tls_ctx *ctx, struct ks_stream *st)
 			    gnutls_strerror(rc));
 		return -1;
 	}
-	/* No progress is recorded during the handshake, so the idle timer
-	 * bounds its total duration. */
-	ks_conn_set_timeout(c, ctx->handshake_timeout);
+	/* The connection's handshake deadline (phase.h) bounds it all. */
 	for (;;) {
 		rc = gnutls_handshake(t->sess);
 		if (rc == 0)
@@ -492,7 +489,7 @@ ks_tls_accept(struct ks_tls_ctx *ctx, struct ks_stream *st)
 				c->wk->stats->tls_failures++;
 				ks_conn_log(c, KS_LOG_INFO,
 					    "TLS handshake timed out after %gs",
-					    ctx->handshake_timeout);
+					    c->lc->handshake_timeout);
 				return -1;
 			}
 			if (wait != KS_OK)
@@ -514,7 +511,6 @@ ks_tls_accept(struct ks_tls_ctx *ctx, struct ks_stream *st)
 	}
 	st->tp = &tls_transport;
 	st->tp_ctx = t;
-	ks_conn_set_timeout(c, saved_timeout);
 	ks_conn_log(c, KS_LOG_DEBUG, "TLS %s %s%s%s%s%s", t->version, t->cipher,
 		    t->sni ? " sni=" : "", t->sni ? t->sni : "",
 		    t->alpn ? " alpn=" : "", t->alpn ? t->alpn : "");

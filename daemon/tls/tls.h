@@ -40,7 +40,7 @@ struct ks_tls_conf {
 	enum ks_tls_verify verify_client;
 	const char **alpn;     /* protocol names, server preference order */
 	size_t nalpn;
-	double handshake_timeout; /* seconds */
+	double handshake_timeout; /* seconds; 0: unset (the listener's) */
 	bool session_tickets;
 };
 

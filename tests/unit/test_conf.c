@@ -70,6 +70,13 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(lc->receive_buffer, 0);
 	ck_assert_uint_eq(lc->max_line_length, 8192);
 	ck_assert_double_eq(lc->idle_timeout, 300);
+	ck_assert_double_eq(lc->handshake_timeout, 10);
+	ck_assert_double_eq(lc->write_timeout, 60);
+	ck_assert_double_eq(lc->session_timeout, 0);
+	/* a plain listener: only the handler phase */
+	ck_assert_ptr_nonnull(lc->phases[0]);
+	ck_assert_str_eq(lc->phases[0]->name, "handler");
+	ck_assert_ptr_null(lc->phases[1]);
 	ck_assert_ptr_null(lc->options);
 	ck_assert_str_eq(lc->file, fx_path);
 	ck_assert_int_eq(lc->line, 2);
@@ -566,6 +573,8 @@ START_TEST(test_tls)
 	ck_assert_str_eq(tc->alpn[0], "myproto/1");
 	ck_assert_str_eq(tc->alpn[1], "http/1.1");
 	ck_assert_double_eq(tc->handshake_timeout, 2.5);
+	/* the older spelling inside tls wins */
+	ck_assert_double_eq(conf->listeners[0].handshake_timeout, 2.5);
 	ck_assert(!tc->session_tickets);
 
 	/* defaults */
@@ -596,7 +605,9 @@ START_TEST(test_tls)
 		"          client_ca = \"" TLSD "ca.crt\";\n"
 		"          verify_client = \"optional\"; }; });\n");
 	tc = conf->listeners[0].tls;
-	ck_assert_double_eq(tc->handshake_timeout, 10);
+	/* Unset in the group: the listener's handshake_timeout applies. */
+	ck_assert_double_eq(tc->handshake_timeout, 0);
+	ck_assert_double_eq(conf->listeners[0].handshake_timeout, 10);
 	ck_assert_int_eq(tc->verify_client, KS_TLS_VERIFY_OPTIONAL);
 	ck_assert_uint_eq(tc->nkeypairs, 1);
 	ks_conf_unref(conf);
