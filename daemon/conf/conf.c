@@ -36,6 +36,26 @@
 #endif
 
 
+/* A listener's limits that it does not set are the daemon's (which is
+ * read first).  max_connections is not inherited: the daemon's counts
+ * every listener together. */
+static void
+inherit_limits(const struct ks_conf *conf, struct ks_lconf *lc)
+{
+	if (lc->max_connections_per_source < 0)
+		lc->max_connections_per_source = conf->max_connections_per_source;
+	if (lc->connection_rate < 0)
+		lc->connection_rate = conf->connection_rate;
+	if (lc->max_datagram_rate < 0)
+		lc->max_datagram_rate = conf->max_datagram_rate;
+	if (lc->protocol == KS_PROTO_UNIX)
+		lc->max_connections_per_source = 0; /* no source addresses */
+	if (lc->protocol != KS_PROTO_TCP)
+		lc->connection_rate = 0;
+	if (lc->protocol != KS_PROTO_UDP)
+		lc->max_datagram_rate = 0;
+}
+
 static void
 parse_listener(struct ks_conf_parse *p, config_setting_t *g, unsigned idx,
 	       struct ks_lconf *lc, struct ks_lcheck *ck)
@@ -67,6 +87,7 @@ parse_listener(struct ks_conf_parse *p, config_setting_t *g, unsigned idx,
 		lc->handshake_timeout = 0;
 		lc->write_timeout = 0;
 	}
+	inherit_limits(p->conf, lc);
 	p->ck = NULL;
 }
 

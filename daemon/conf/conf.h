@@ -64,6 +64,11 @@ struct ks_lconf {
 	double handshake_timeout; /* PROXY + TLS, a hard cap; default 10 */
 	double write_timeout;   /* output not read for this long; default 60 */
 	double session_timeout; /* a cap on the whole connection; 0 = none */
+	/* Limits (admit.h); -1: the daemon's value */
+	int max_connections;    /* this listener's; 0 = none */
+	int max_connections_per_source; /* 0 = none; -1 (daemon's -1): derived */
+	int connection_rate;    /* per source and second; 0 = none */
+	int max_datagram_rate;  /* udp: per source and second; 0 = none */
 	/* What runs on a connection, NULL-terminated (phase.h) */
 	const struct ks_phase *phases[KS_PHASES_MAX + 1];
 	config_setting_t *options; /* the `options` group, or NULL */
@@ -97,6 +102,12 @@ struct ks_conf {
 	double shutdown_timeout; /* seconds; default 30 */
 	size_t coroutine_stack;  /* bytes; default 65536 */
 	int workers;             /* worker processes; 0: one per CPU */
+	/* Limits: every listener together (max_connections), else each
+	 * listener's default */
+	int max_connections;     /* 0 = none */
+	int max_connections_per_source; /* -1 = derived from RLIMIT_NOFILE */
+	int connection_rate;
+	int max_datagram_rate;
 	/* daemon.user / daemon.group: what workers run as; NULL: unchanged */
 	const char *user, *group;
 	uid_t uid;               /* the user's, when user is set */

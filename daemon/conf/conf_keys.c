@@ -76,6 +76,17 @@ const struct ks_key ks_listener_keys[] = {
 	       write_timeout), .def_seconds = 60 },
 	{ LKEY("session_timeout", KS_KEY_SECONDS, KS_SCOPE_STREAM, KS_AT_CONN,
 	       session_timeout), .def_seconds = 0 },
+	{ LKEY("max_connections", KS_KEY_INT, KS_SCOPE_STREAM, KS_AT_CONN,
+	       max_connections), INTV(0, INT_MAX, 0) },
+	/* -1 (not a value one can write): the daemon's */
+	{ LKEY("max_connections_per_source", KS_KEY_INT, KS_SCOPE_INET,
+	       KS_AT_CONN, max_connections_per_source), INTV(0, INT_MAX, -1),
+	  .misplaced = "max_connections_per_source does not apply to unix "
+		       "listeners (their peers have no address)" },
+	{ LKEY("connection_rate", KS_KEY_INT, KS_SCOPE_TCP, KS_AT_CONN,
+	       connection_rate), INTV(0, 1000000, -1) },
+	{ LKEY("max_datagram_rate", KS_KEY_INT, KS_SCOPE_UDP, KS_AT_CONN,
+	       max_datagram_rate), INTV(0, 1000000, -1) },
 	{ LKEY("options", KS_KEY_CUSTOM, KS_SCOPE_ANY, KS_AT_CONN, options),
 	  .parse = ks_conf_key_options },
 	{ LKEY("tls", KS_KEY_CUSTOM, KS_SCOPE_STREAM, KS_AT_CONN, tls),
@@ -109,6 +120,15 @@ const struct ks_key ks_daemon_keys[] = {
 	{ DKEY("coroutine_stack", KS_KEY_SIZE, coroutine_stack),
 	  INTV(16384, 67108864, 65536) },
 	{ DKEY("workers", KS_KEY_INT, workers), INTV(0, KS_MAX_WORKERS, 0) },
+	{ DKEY("max_connections", KS_KEY_INT, max_connections),
+	  INTV(0, INT_MAX, 0) },
+	/* -1: derived from the workers' descriptor limit (admit.c) */
+	{ DKEY("max_connections_per_source", KS_KEY_INT,
+	       max_connections_per_source), INTV(0, INT_MAX, -1) },
+	{ DKEY("connection_rate", KS_KEY_INT, connection_rate),
+	  INTV(0, 1000000, 0) },
+	{ DKEY("max_datagram_rate", KS_KEY_INT, max_datagram_rate),
+	  INTV(0, 1000000, 0) },
 	{ DKEY("user", KS_KEY_CUSTOM, user), .parse = ks_conf_key_user },
 	{ DKEY("group", KS_KEY_CUSTOM, group), .parse = ks_conf_key_group },
 };

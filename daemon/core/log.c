@@ -133,3 +133,39 @@ ks_log_errno(int level, const char *fmt, ...)
 	va_end(ap);
 	ks_log(level, "%s: %s", msg, strerror(saved));
 }
+
+static double
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int
+ks_lograte_allow(struct ks_lograte *rl, int level,
+		 uint64_t *suppressed_total)
+{
+	double now;
+
+	if (!ks_log_enabled(level))
+		return 0;
+	now = mono_now();
+	if (rl->window_start == 0 || now - rl->window_start >= KS_LOGRATE_WINDOW) {
+		if (rl->suppressed > 0)
+			ks_log(level, "%llu similar messages suppressed (%s)",
+			       rl->suppressed, rl->what);
+		rl->window_start = now;
+		rl->n = 0;
+		rl->suppressed = 0;
+	}
+	if (rl->n < KS_LOGRATE_BURST) {
+		rl->n++;
+		return 1;
+	}
+	rl->suppressed++;
+	if (suppressed_total != NULL)
+		(*suppressed_total)++;
+	return 0;
+}

@@ -8,6 +8,7 @@
 #define KS_LOG_H
 
 #include <stdarg.h>
+#include <stdint.h>
 
 #include <ksockd/plugin.h>
 
@@ -32,6 +33,30 @@ void ks_log_init_child(void);
  * threshold go to it (formatted, without prefix) instead of stderr. */
 typedef void (*ks_log_sink)(int level, const char *msg, void *ud);
 void ks_log_set_sink(ks_log_sink sink, void *ud);
+
+/*
+ * Rate-limited messages, for what any client can cause at will (a refused
+ * connection, a failed handshake, a bad PROXY header): at most
+ * KS_LOGRATE_BURST messages per KS_LOGRATE_WINDOW seconds per limiter.
+ * The others are counted (and added to *suppressed_total when set, the
+ * worker's counter); the first message of a later window is preceded by
+ * "N similar messages suppressed (WHAT)".
+ */
+#define KS_LOGRATE_BURST 10
+#define KS_LOGRATE_WINDOW 5.0
+
+struct ks_lograte {
+	const char *what;   /* "refused connections" */
+	double window_start; /* monotonic seconds */
+	unsigned n;         /* messages in this window */
+	unsigned long long suppressed;
+};
+
+#define KS_LOGRATE_INIT(what) {(what), 0, 0, 0}
+
+/* May a message of `level` go out now?  Counts it otherwise. */
+int ks_lograte_allow(struct ks_lograte *rl, int level,
+		     uint64_t *suppressed_total);
 
 void ks_vlog(int level, const char *fmt, va_list ap);
 /* Like ks_log, with ": strerror(errno)" appended. */

@@ -79,6 +79,8 @@ ks_worker_init(struct ks_worker *wk, struct ev_loop *loop, size_t stack_size)
 	wk->loop = loop;
 	wk->stats = &wk->own_stats;
 	wk->excl_epfd = -1;
+	ks_list_init(&wk->listeners);
+	wk->fd_reserve_from = 1 << 30; /* until ks_admit_init_worker */
 	ev_set_userdata(loop, wk);
 	ev_set_loop_release_cb(loop, release_cb, acquire_cb);
 	ks_sched_init(&wk->sched, stack_size);

@@ -16,6 +16,8 @@
 
 #include "buf.h"
 #include "coro.h"
+#include "zone.h"
+#include "util.h"
 
 struct ks_conn;
 struct ks_listener;
@@ -40,6 +42,12 @@ struct ks_stats {
 	uint64_t datagrams_truncated; /* larger than max_datagram_size */
 	uint64_t datagram_errors;     /* failed recvmmsg/sendmsg */
 	uint64_t datagrams_dropped;   /* to a broadcast address, not wanted */
+	uint64_t refused_acl;    /* closed at once: the access list */
+	uint64_t refused_source; /* closed at once: max_connections_per_source */
+	uint64_t refused_rate;   /* closed at once: connection_rate */
+	uint64_t limit_waits;    /* accepting paused at max_connections */
+	uint64_t fd_waits;       /* accepting paused: descriptors ran low */
+	uint64_t log_suppressed; /* rate-limited log messages not written */
 	uint64_t active; /* a gauge: connections (and udp sessions) open now */
 };
 
@@ -73,6 +81,19 @@ struct ks_worker {
 	/* resolver.c's pool of lookup threads; NULL until the first lookup
 	 * of a name (a worker that never resolves one has no threads) */
 	struct ks_resolver *resolver;
+	/* Accepting (listener.c, admit.c): the listeners attached, the
+	 * shared limits zone, the descriptors kept in reserve (an accepted
+	 * fd at or above fd_reserve_from means few are left: every listener
+	 * pauses until the gate finds room again), listeners paused at
+	 * max_connections (resumed when a connection ends). */
+	struct ks_list listeners;
+	struct ks_zone_user zu;
+	int fd_reserve;
+	int fd_reserve_from;
+	unsigned auto_per_source;
+	bool fd_low;
+	ev_timer accept_gate;
+	unsigned nlimit_paused;
 };
 
 int ks_worker_init(struct ks_worker *wk, struct ev_loop *loop,

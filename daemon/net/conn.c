@@ -342,6 +342,8 @@ conn_close(struct ks_conn *c)
 	ks_dsocks_close(c);
 	ks_stream_close(&c->st);
 	ks_worker_retire_conn(c->wk, c);
+	ks_admit_release(c->wk, &c->admit);
+	ks_listeners_slot_freed(c->wk);
 }
 
 /*
@@ -471,7 +473,8 @@ conn_register(struct ks_conn *c)
 
 struct ks_conn *
 ks_conn_start(struct ks_worker *wk, struct ks_lconf *lc, int fd,
-	      const struct sockaddr *peer, socklen_t peer_len)
+	      const struct sockaddr *peer, socklen_t peer_len,
+	      struct ks_admit *adm)
 {
 	struct ks_conn *c;
 	struct ks_coro *co;
@@ -488,10 +491,13 @@ ks_conn_start(struct ks_worker *wk, struct ks_lconf *lc, int fd,
 		       lc->name, who);
 		free(c);
 		close(fd);
+		ks_admit_release(wk, adm);
 		return NULL;
 	}
 	c->wk = wk;
 	c->lc = lc;
+	c->admit = *adm;
+	*adm = (struct ks_admit)KS_ADMIT_INIT;
 	c->main = co;
 	co->tag = (int)lc->index;
 	if (peer_len > sizeof(c->peer))
@@ -520,6 +526,7 @@ ks_conn_start_session(struct ks_worker *wk, struct ks_lconf *lc,
 	if ((c = calloc(1, sizeof(*c))) != NULL) {
 		c->wk = wk;
 		c->lc = lc;
+		c->admit = (struct ks_admit)KS_ADMIT_INIT;
 		if ((c->session = ks_dsock_attach(c, l)) != NULL)
 			co = ks_coro_new(&wk->sched, handler_main, c,
 					 main_done, c);

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "admit.h"
 #include "stream.h"
 
 struct ks_lconf;
@@ -59,6 +60,7 @@ struct ks_conn {
 	enum ks_conn_state state;
 	enum ks_close_reason close_reason;
 	const struct ks_phase *phase; /* the phase running now (phase.h) */
+	struct ks_admit admit;     /* its counts in the limits zone */
 	unsigned ncoro;            /* live coroutines of this connection */
 	/*
 	 * One timer for every deadline (see conn.c): progress only stores a
@@ -90,12 +92,13 @@ struct ks_conn {
 	struct ks_conn *prev, *next; /* the worker's list */
 };
 
-/* Takes ownership of the accepted non-blocking fd, applies the listener's
- * socket options, starts the handler coroutine.  On failure closes fd and
- * returns NULL (logged). */
+/* Takes ownership of the accepted non-blocking fd and of what *adm holds
+ * in the limits zone (released when the connection closes), applies the
+ * listener's socket options, starts the handler coroutine.  On failure
+ * closes fd, releases *adm and returns NULL (logged). */
 struct ks_conn *ks_conn_start(struct ks_worker *wk, struct ks_lconf *lc,
 			      int fd, const struct sockaddr *peer,
-			      socklen_t peer_len);
+			      socklen_t peer_len, struct ks_admit *adm);
 
 /* A udp listener's session: runs the plugin's handle_dgram on the
  * listener's socket and makes it l->session.  NULL (logged) when out of

@@ -5,10 +5,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "admit.h"
 #include "conf.h"
 #include "conn.h"
 #include "dgram.h"
@@ -21,15 +24,25 @@
 
 #define ACCEPT_BATCH 64       /* accepts per wake-up, so others get a turn */
 #define CLOSE_TAKE_MAX 65536  /* bound on taking the backlog at close */
-#define EMFILE_RETRY 0.1      /* seconds before accepting again */
-#define EMFILE_LOG_EVERY 5.0  /* seconds between fd-exhaustion messages */
+#define GATE_RETRY 0.1        /* seconds: descriptors short, try again */
+#define LIMIT_RETRY 0.1       /* seconds: at max_connections, try again */
 #define SESSION_RESTART 1.0   /* seconds before a udp handler runs again */
+
+static struct ks_lograte fd_log = KS_LOGRATE_INIT("descriptor shortage");
 
 /* Accepting: the watcher, and the socket's place in the loop's epoll set
  * as one that wakes a single waiting worker (excl.h). */
 static void
 accept_resume(struct ks_listener *l)
 {
+	if (l->wk->fd_low || l->limit_paused || l->wk->draining ||
+	    ev_is_active(&l->io))
+		return;
+	/* ev_io_set makes libev register the fd again even when the watcher
+	 * was stopped in this same loop iteration (it would see no change
+	 * otherwise, and the socket would stay out of epoll, where
+	 * accept_pause took it). */
+	ev_io_set(&l->io, l->fd, EV_READ);
 	ev_io_start(l->wk->loop, &l->io);
 	ks_excl_want(l->wk, l->fd);
 }
@@ -41,39 +54,191 @@ accept_pause(struct ks_listener *l)
 	ev_io_stop(l->wk->loop, &l->io);
 }
 
+static bool
+is_stream(const struct ks_listener *l)
+{
+	return l->lc->protocol != KS_PROTO_UDP;
+}
+
 /*
- * Accepts up to max connections and starts them.  Returns 0 when the
- * backlog is empty or the batch is full, else the errno that stopped it.
+ * Descriptors ran short (an accepted socket in the reserve, or accept()
+ * failed for want of them): every listener of the worker pauses, so that
+ * what it has keeps working (logging, outbound connections) and new
+ * connections wait in the backlog, for another worker or for later.  The
+ * gate looks again every GATE_RETRY seconds.  No spinning meanwhile: the
+ * listening sockets are out of the poll set.
+ */
+static void
+fd_shortage(struct ks_worker *wk, int err)
+{
+	struct ks_list *pos;
+
+	/* The limit may have changed under us (prlimit): see it afresh. */
+	ks_admit_init_worker(wk);
+	wk->stats->fd_waits++;
+	if (ks_lograte_allow(&fd_log, KS_LOG_ERR, &wk->stats->log_suppressed)) {
+		if (err != 0)
+			ks_log(KS_LOG_ERR, "accept: %s: every listener of this "
+			       "worker pauses (%gs retries)", strerror(err),
+			       GATE_RETRY);
+		else
+			ks_log(KS_LOG_ERR, "accept: only %d descriptors left in "
+			       "reserve: every listener of this worker pauses "
+			       "(%gs retries)", wk->fd_reserve, GATE_RETRY);
+	}
+	if (wk->fd_low)
+		return;
+	wk->fd_low = true;
+	ks_list_for_each(pos, &wk->listeners) {
+		struct ks_listener *l = ks_list_entry(pos, struct ks_listener, link);
+
+		if (is_stream(l))
+			accept_pause(l);
+	}
+	ev_timer_set(&wk->accept_gate, GATE_RETRY, 0);
+	ev_timer_start(wk->loop, &wk->accept_gate);
+}
+
+/* Is the lowest free descriptor below the reserve again? */
+static bool
+fds_available(struct ks_worker *wk, int probe_fd)
+{
+	int fd = fcntl(probe_fd, F_DUPFD_CLOEXEC, 0);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return fd < wk->fd_reserve_from;
+}
+
+static void
+gate_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ks_worker *wk = KS_CONTAINER_OF(w, struct ks_worker, accept_gate);
+	struct ks_list *pos;
+	struct ks_listener *l;
+
+	(void)revents;
+	if (ks_list_empty(&wk->listeners) || wk->draining) {
+		wk->fd_low = false;
+		return;
+	}
+	l = ks_list_entry(wk->listeners.next, struct ks_listener, link);
+	ks_admit_init_worker(wk);
+	if (!fds_available(wk, l->fd)) {
+		ev_timer_set(w, GATE_RETRY, 0);
+		ev_timer_start(loop, w);
+		return;
+	}
+	wk->fd_low = false;
+	ks_log(KS_LOG_INFO, "accept: descriptors available again: "
+	       "accepting");
+	ks_list_for_each(pos, &wk->listeners) {
+		l = ks_list_entry(pos, struct ks_listener, link);
+		if (is_stream(l))
+			accept_resume(l);
+	}
+}
+
+/* At max_connections: this listener waits (its retry timer, or a
+ * connection of this worker ending, whichever comes first). */
+static void
+limit_pause(struct ks_listener *l)
+{
+	accept_pause(l);
+	if (!l->limit_paused) {
+		l->limit_paused = true;
+		l->wk->nlimit_paused++;
+	}
+	ev_timer_stop(l->wk->loop, &l->retry);
+	ev_timer_set(&l->retry, LIMIT_RETRY, 0);
+	ev_timer_start(l->wk->loop, &l->retry);
+}
+
+static void
+limit_resume(struct ks_listener *l)
+{
+	if (!l->limit_paused)
+		return;
+	l->limit_paused = false;
+	l->wk->nlimit_paused--;
+	ev_timer_stop(l->wk->loop, &l->retry);
+	accept_resume(l);
+}
+
+void
+ks_listeners_slot_freed(struct ks_worker *wk)
+{
+	struct ks_list *pos;
+
+	if (wk->nlimit_paused == 0)
+		return;
+	ks_list_for_each(pos, &wk->listeners)
+		limit_resume(ks_list_entry(pos, struct ks_listener, link));
+}
+
+/* A connection refused after accept(): a reset, so that neither side
+ * keeps state for it (no TIME_WAIT here, no FIN_WAIT there). */
+static void
+close_reset(int fd)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+/*
+ * Accepts up to max connections and starts them, each through the
+ * admission checks (admit.h).  Returns 0 when the backlog is empty, the
+ * batch is full or a limit paused the listener, else the errno that
+ * stopped it.
  */
 static int
 accept_some(struct ks_listener *l, int max)
 {
+	struct ks_worker *wk = l->wk;
 	struct sockaddr_storage peer;
+	struct ks_admit adm;
 	socklen_t len;
 	int i, fd;
 
-	for (i = 0; i < max; i++) {
+	for (i = 0; i < max && !wk->fd_low; i++) {
+		if (ks_admit_reserve(l, &adm) != 0) {
+			limit_pause(l);
+			return 0;
+		}
 		len = sizeof(peer);
 		fd = accept4(l->fd, (struct sockaddr *)&peer, &len,
 			     SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd >= 0) {
-			ks_conn_start(l->wk, l->lc, fd,
-				      (struct sockaddr *)&peer, len);
-			continue;
-		}
-		switch (errno) {
-		case EINTR:
-		case ECONNABORTED:
-		case EPROTO:
-			continue;
-		case EAGAIN:
+		if (fd < 0) {
+			int err = errno;
+
+			ks_admit_release(wk, &adm);
+			switch (err) {
+			case EINTR:
+			case ECONNABORTED:
+			case EPROTO:
+				continue;
+			case EAGAIN:
 #if EAGAIN != EWOULDBLOCK
-		case EWOULDBLOCK:
+			case EWOULDBLOCK:
 #endif
-			return 0;
-		default:
-			return errno;
+				return 0;
+			default:
+				return err;
+			}
 		}
+		/* In the reserve: serve this one, then pause. */
+		if (fd >= wk->fd_reserve_from)
+			fd_shortage(wk, 0);
+		if (ks_admit_check(wk, l->lc, &adm,
+				   (struct sockaddr *)&peer) != 0) {
+			close_reset(fd);
+			ks_admit_release(wk, &adm);
+			continue;
+		}
+		ks_conn_start(wk, l->lc, fd, (struct sockaddr *)&peer, len, &adm);
 	}
 	return 0;
 }
@@ -84,6 +249,7 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct ks_listener *l = KS_CONTAINER_OF(w, struct ks_listener, io);
 	int err;
 
+	(void)loop;
 	(void)revents;
 	err = accept_some(l, ACCEPT_BATCH);
 	switch (err) {
@@ -93,20 +259,11 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	case ENFILE:
 	case ENOBUFS:
 	case ENOMEM:
-		/* Out of descriptors: the pending connection stays in the
-		 * backlog and the socket stays readable, so pause instead
-		 * of spinning. */
+		/* Out of descriptors or memory: the pending connection stays
+		 * in the backlog and the socket stays readable, so pause
+		 * instead of spinning. */
 		l->wk->stats->accept_errors++;
-		if (ev_now(loop) - l->last_emfile_log >= EMFILE_LOG_EVERY) {
-			errno = err;
-			ks_log_errno(KS_LOG_ERR,
-				     "listener %s: accept (pausing %gs)",
-				     l->lc->name, EMFILE_RETRY);
-			l->last_emfile_log = ev_now(loop);
-		}
-		accept_pause(l);
-		ev_timer_set(&l->retry, EMFILE_RETRY, 0);
-		ev_timer_start(loop, &l->retry);
+		fd_shortage(l->wk, err);
 		return;
 	default:
 		l->wk->stats->accept_errors++;
@@ -149,10 +306,15 @@ retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	if (l->wk->draining)
 		return;
-	if (l->lc->protocol == KS_PROTO_UDP)
+	if (l->lc->protocol == KS_PROTO_UDP) {
 		session_start(l);
-	else
-		accept_resume(l);
+		return;
+	}
+	if (l->limit_paused) {
+		l->limit_paused = false;
+		l->wk->nlimit_paused--;
+	}
+	accept_resume(l);
 }
 
 struct ks_listener *
@@ -168,9 +330,13 @@ ks_listener_attach(struct ks_worker *wk, struct ks_lconf *lc)
 	l->lc = lc;
 	l->fd = lc->lsock->fd;
 	l->family = lc->lsock->family;
+	l->lkey = ks_zone_name_key(wk->zu.zone, lc->name);
 	ks_conf_ref(lc->conf);
 	ev_io_init(&l->io, accept_cb, l->fd, EV_READ);
 	ev_init(&l->retry, retry_cb);
+	if (ks_list_empty(&wk->listeners) && !ev_is_active(&wk->accept_gate))
+		ev_init(&wk->accept_gate, gate_cb);
+	ks_list_push(&wk->listeners, &l->link);
 	return l;
 }
 
@@ -189,11 +355,20 @@ ks_listener_close(struct ks_listener *l)
 	/* Out of the epoll set first: from now on the kernel wakes another
 	 * worker for a new connection, and what came before is taken here. */
 	accept_pause(l);
-	ev_timer_stop(l->wk->loop, &l->retry);
 	/* What is queued already was meant for some worker; this one may
-	 * have been the one the kernel woke for it. */
+	 * have been the one the kernel woke for it.  (Not past a limit or
+	 * into the descriptor reserve: then it stays for the others.) */
 	if (l->lc->protocol != KS_PROTO_UDP)
 		(void)accept_some(l, CLOSE_TAKE_MAX);
+	accept_pause(l);
+	ev_timer_stop(l->wk->loop, &l->retry);
+	if (l->limit_paused) {
+		l->limit_paused = false;
+		l->wk->nlimit_paused--;
+	}
+	ks_list_remove(&l->link);
+	if (ks_list_empty(&l->wk->listeners))
+		ev_timer_stop(l->wk->loop, &l->wk->accept_gate);
 	ks_dsock_detach_all(l);
 	l->session = NULL;
 	close(l->fd);

@@ -12,6 +12,7 @@
 #include <ev.h>
 
 #include "conn.h"
+#include "util.h"
 
 struct ks_lconf;
 struct ks_worker;
@@ -29,8 +30,10 @@ struct ks_listener {
 	 * every session still running on this fd */
 	struct ks_conn *session;
 	struct ks_dsock *dsocks;
-	ev_tstamp last_emfile_log;
-	struct ks_listener *next;
+	uint64_t lkey;     /* its name in the limits zone */
+	bool limit_paused; /* at max_connections: the retry timer runs */
+	struct ks_list link; /* in wk->listeners */
+	struct ks_listener *next; /* the owner's list (worker_proc.c) */
 };
 
 /* The worker's listener on lc's bound socket (lc->lsock).  NULL after
@@ -39,6 +42,10 @@ struct ks_listener *ks_listener_attach(struct ks_worker *wk,
 				       struct ks_lconf *lc);
 /* Starts accepting (stream) or the datagram session (udp). */
 void ks_listener_start(struct ks_listener *l);
+
+/* A connection of the worker ended: a listener paused at max_connections
+ * tries again now. */
+void ks_listeners_slot_freed(struct ks_worker *wk);
 
 /* dgram.c: the session's handler has finished while this listener was
  * still its listener; a new session starts a second later. */

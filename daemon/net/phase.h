@@ -11,7 +11,7 @@
  *
  * The checks that need no coroutine (the access list and the connection
  * limits) run earlier still, in the accept callback, before a connection
- * exists (limits.h).  Phases marked `handshake` share one deadline,
+ * exists (zone.h).  Phases marked `handshake` share one deadline,
  * handshake_timeout from the start of the first of them.
  */
 #ifndef KS_PHASE_H

@@ -158,6 +158,8 @@ forget_master(struct ks_master *m, const struct ks_conf *keep)
 		close(m->state_fd);
 	if (m->sb.fd >= 0)
 		close(m->sb.fd);
+	if (m->zone.fd >= 0)
+		close(m->zone.fd);
 }
 
 void
@@ -207,6 +209,8 @@ ks_master_spawn(struct ks_master *m, struct ks_conf *conf, unsigned number)
 		forget_master(m, conf);
 		spec.conf = conf;
 		spec.slot = ks_sb_slot(&m->sb, (unsigned)slot);
+		spec.zone = &m->zone;
+		spec.slot_index = (unsigned)slot;
 		spec.notify_fd = m->notify_fd;
 		spec.master = master;
 		ks_worker_process(&spec);
@@ -478,6 +482,8 @@ worker_gone(struct ks_master *m, struct ks_wrec *w, struct ks_wrec **pp,
 		replace(m, w);
 	}
 	ks_reload_poll(m, w, status);
+	/* What it still counted (it crashed with connections open) */
+	ks_zone_release_slot(&m->zone, w->slot);
 	ks_sb_release(&m->sb, w->slot);
 	if (w->conf != NULL)
 		ks_conf_unref(w->conf);
@@ -779,6 +785,7 @@ ks_master_run(const char *path, char **argv)
 	m->argv = argv;
 	m->exe_fd = m->notify_fd = m->fallback_fd = m->state_fd = -1;
 	m->sb.fd = -1;
+	m->zone.fd = -1;
 	m->exit_status = EXIT_FAILURE;
 	/* An exec may hand us signals blocked. */
 	sigemptyset(&none);
@@ -804,6 +811,9 @@ ks_master_run(const char *path, char **argv)
 		}
 	}
 	if (!m->upgrading && ks_sb_create(&m->sb) != 0)
+		goto out;
+	/* (an image of before the zone hands over none) */
+	if (m->zone.base == NULL && ks_zone_create(&m->zone) != 0)
 		goto out;
 	if (m->notify_fd < 0 &&
 	    (m->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
@@ -843,6 +853,7 @@ out:
 	ks_conf_unref(m->conf);
 	m->conf = NULL;
 	ks_sb_destroy(&m->sb);
+	ks_zone_destroy(&m->zone);
 	if (m->notify_fd >= 0)
 		close(m->notify_fd);
 	if (m->exe_fd >= 0)
@@ -862,6 +873,7 @@ ks_master_check(const char *path)
 	memset(m, 0, sizeof(*m));
 	m->exe_fd = m->notify_fd = m->fallback_fd = m->state_fd = -1;
 	m->sb.fd = -1;
+	m->zone.fd = -1;
 	if ((pid = ks_check_fork(NULL, path)) < 0)
 		return EXIT_FAILURE;
 	while (waitpid(pid, &status, 0) < 0)

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "conf.h"
+#include "zone.h"
 #include "scoreboard.h"
 #include "worker.h"
 
@@ -69,6 +70,7 @@ struct ks_master {
 				  * listener: closed once it is done */
 	struct ks_wrec *workers;
 	struct ks_scoreboard sb;
+	struct ks_zone zone;     /* the shared limits (zone.h) */
 	int notify_fd;           /* eventfd the workers write to */
 	unsigned last_generation;
 	enum ks_mphase phase;

@@ -15,6 +15,7 @@
 
 struct ks_conf;
 struct ks_slot;
+struct ks_zone;
 
 /* How a worker exits. */
 #define KS_WEXIT_OK 0
@@ -32,6 +33,8 @@ struct ks_slot;
 struct ks_wspec {
 	struct ks_conf *conf;  /* its generation (the listeners' lsocks set) */
 	struct ks_slot *slot;  /* its scoreboard slot */
+	unsigned slot_index;   /* which one */
+	struct ks_zone *zone;  /* the shared limits (zone.h) */
 	int notify_fd;         /* eventfd: a write says "look at my slot" */
 	pid_t master;
 };

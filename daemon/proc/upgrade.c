@@ -133,9 +133,9 @@ write_state(struct ks_master *m)
 		close(fd);
 		return -1;
 	}
-	fprintf(f, "%s\nscoreboard %d\nnotify %d\nfallback %d\ngeneration %u\n"
-		"exe ", STATE_MAGIC, m->sb.fd, m->notify_fd, m->exe_fd,
-		m->last_generation);
+	fprintf(f, "%s\nscoreboard %d\nzone %d\nnotify %d\nfallback %d\n"
+		"generation %u\nexe ", STATE_MAGIC, m->sb.fd, m->zone.fd,
+		m->notify_fd, m->exe_fd, m->last_generation);
 	hex(f, m->exe);
 	fputc('\n', f);
 	for (ls = m->lsocks; ls != NULL; ls = ls->next) {
@@ -167,6 +167,7 @@ hand_over(struct ks_master *m, int state_fd, int on)
 	struct ks_lsock *ls;
 
 	set_cloexec(m->sb.fd, !on);
+	set_cloexec(m->zone.fd, !on);
 	set_cloexec(m->notify_fd, !on);
 	set_cloexec(m->exe_fd, !on);
 	set_cloexec(state_fd, !on);
@@ -312,6 +313,8 @@ adopt_line(struct ks_master *m, const char *line, struct ks_lsock **lsocks)
 
 	if (sscanf(line, "scoreboard %d", &fd) == 1)
 		return ks_sb_attach(&m->sb, fd);
+	if (sscanf(line, "zone %d", &fd) == 1)
+		return ks_zone_attach(&m->zone, fd);
 	if (sscanf(line, "notify %d", &fd) == 1) {
 		m->notify_fd = fd;
 		return 0;
@@ -410,6 +413,7 @@ keep_descriptors(struct ks_master *m)
 	struct ks_lsock *ls;
 
 	set_cloexec(m->sb.fd, 1);
+	set_cloexec(m->zone.fd, 1);
 	set_cloexec(m->notify_fd, 1);
 	for (ls = m->lsocks; ls != NULL; ls = ls->next)
 		set_cloexec(ls->fd, 1);

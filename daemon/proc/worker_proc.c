@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "admit.h"
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
@@ -350,6 +351,9 @@ ks_worker_process(const struct ks_wspec *spec)
 	}
 	ks_worker_init(&W.wk, W.loop, W.conf->coroutine_stack);
 	W.wk.stats = &W.slot->stats;
+	W.wk.zu.zone = spec->zone;
+	W.wk.zu.slot = spec->slot_index;
+	ks_admit_init_worker(&W.wk);
 	W.wk.sched.running = &W.slot->running;
 	W.wk.on_idle = on_idle;
 	catch_fatal_signals();

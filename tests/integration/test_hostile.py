@@ -174,6 +174,164 @@ class Timeouts(HostileCase):
         s.close()
 
 
+def connect_from(addr, source, timeout=30):
+    """A client socket bound to `source` (127.0.0.2 ...: a second
+    source on loopback) connected to addr."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.bind((source, 0))
+    try:
+        s.connect(addr)
+    except ConnectionResetError:
+        pass  # refused so fast that connect() saw the reset
+    return s
+
+
+def held_or_refused(socks, probe=b"p"):
+    """Sends a byte on each socket and sorts them: answered (held: echo
+    sends it back) or refused (reset or closed by the daemon)."""
+    held, refused = [], []
+    for s in socks:
+        try:
+            s.sendall(probe)
+            if s.recv(1) == probe:
+                held.append(s)
+                continue
+        except OSError:
+            pass
+        refused.append(s)
+    return held, refused
+
+
+class Limits(HostileCase):
+    def test_slowloris_stopped_by_the_per_source_limit(self):
+        """2,000 connections from one source: max_connections_per_source
+        (across both workers) holds, the rest are reset at once; another
+        source is served throughout; closing them frees the counts."""
+        kstest.raise_nofile()
+        d = self.start_daemon([{"name": "echo", "handler": "echo",
+                                "backlog": 4096,
+                                "max_connections_per_source": 50}])
+        addr = d.address("echo")
+        mark = d.mark()
+        socks = [connect_from(addr, "127.0.0.1") for _ in range(2000)]
+        # A second source, while the first holds all it may.
+        other = connect_from(addr, "127.0.0.2")
+        self.assertEqual(kstest.ask(other, "other source"), "other source")
+        held, refused = held_or_refused(socks)
+        self.assertEqual(len(held), 50)
+        self.assertEqual(len(refused), 1950)
+        d.wait_for_log(r"listener echo: refused 127\.0\.0\.1: at "
+                       r"max_connections_per_source 50", since=mark)
+        # Rate-limited: a few lines and a count, not 1,950 lines.
+        self.assertLess(sum("refused 127.0.0.1" in l
+                            for l in d.lines[mark:]), 200)
+        for s in socks:
+            s.close()
+        other.close()
+        # The counts went back: the source is served again, up to 50.
+        again = [connect_from(addr, "127.0.0.1") for _ in range(50)]
+        held, refused = held_or_refused(again)
+        self.assertEqual((len(held), len(refused)), (50, 0))
+        for s in again:
+            s.close()
+
+    def test_a_crashed_worker_leaks_no_count(self):
+        """A worker that dies with connections open: the master takes its
+        counts back, so the source is not locked out."""
+        d = self.start_daemon([{"name": "proc",
+                                "handler": kstest.plugin_so("proc"),
+                                "max_connections_per_source": 4}],
+                              workers=1)
+        d.crashes_expected = True
+        addr = d.address("proc")
+        socks = [connect_from(addr, "127.0.0.1") for _ in range(4)]
+        for s in socks:
+            self.assertEqual(kstest.ask(s, "x"), "x")
+        extra = connect_from(addr, "127.0.0.1")
+        _, refused = held_or_refused([extra], probe=b"\n")
+        self.assertEqual(len(refused), 1, "a 5th connection was held")
+        pid, = d.wait_workers(1)
+        mark = d.mark()
+        socks[0].sendall(b"crash\n")
+        d.wait_for_log(r"killed by SIGSEGV", since=mark, timeout=60)
+        d.wait_workers(1, exclude=(pid,))
+        d.wait_for_log(r"worker #0 of generation 1 ready", since=mark,
+                       timeout=60)
+        again = [connect_from(addr, "127.0.0.1") for _ in range(4)]
+        for s in again:
+            self.assertEqual(kstest.ask(s, "y"), "y")
+        for s in socks + again + [extra]:
+            s.close()
+
+    def test_flood_beyond_max_connections_queues(self):
+        """Over max_connections the listener stops accepting: the excess
+        waits in the backlog and is served once connections end, not
+        refused."""
+        d = self.start_daemon([{"name": "echo", "handler": "echo"},
+                               {"name": "hello", "handler": "hello",
+                                "max_connections": 10}])
+        first = [d.connect("hello", timeout=60) for _ in range(10)]
+        for s in first:
+            self.assertLine(s, "Please enter your name")
+        mark = d.mark()
+        waiting = [d.connect("hello", timeout=60) for _ in range(20)]
+        d.wait_for_log(r"listener hello: the listener's max_connections "
+                       r"\(10\) reached", since=mark)
+        # Another listener is not affected.
+        self.assertServed(d)
+        # The waiting ones get nothing yet: the first answered line of
+        # theirs comes only after the first ten end.
+        for s in first:
+            s.sendall(b"bye\n")
+            self.assertLine(s, "Hello, bye!")
+            s.close()
+        for s in waiting:
+            self.assertLine(s, "Please enter your name")
+            s.sendall(b"late\n")
+            self.assertLine(s, "Hello, late!")
+            s.close()
+        self.assertFalse(d.log_has(r"refused", since=mark))
+
+    def test_daemon_max_connections_counts_every_listener(self):
+        """daemon.max_connections: all listeners together."""
+        d = self.start_daemon([{"name": "a", "handler": "hello"},
+                               {"name": "b", "handler": "hello"}],
+                              max_connections=4)
+        held = [d.connect("a", timeout=60) for _ in range(2)] + \
+            [d.connect("b", timeout=60) for _ in range(2)]
+        for s in held:
+            self.assertLine(s, "Please enter your name")
+        mark = d.mark()
+        late = d.connect("b", timeout=60)
+        d.wait_for_log(r"the daemon's max_connections \(4\) reached",
+                       since=mark)
+        held[0].close()
+        self.assertLine(late, "Please enter your name")
+        late.close()
+
+    def test_connection_rate_per_source(self):
+        """connection_rate: a token bucket per source (a burst of one
+        second's worth); over it connections are reset at once.  The
+        number let through is bounded by the burst plus the rate times how
+        long the flood took (measured, so a slow machine is no failure);
+        another source keeps its own budget."""
+        d = self.start_daemon([{"name": "echo", "handler": "echo",
+                                "backlog": 1024, "connection_rate": 5}])
+        addr = d.address("echo")
+        t0 = time.monotonic()
+        socks = [connect_from(addr, "127.0.0.1") for _ in range(100)]
+        held, refused = held_or_refused(socks)
+        elapsed = time.monotonic() - t0
+        self.assertGreaterEqual(len(held), 5)
+        self.assertLessEqual(len(held), 5 + 5 * elapsed + 1)
+        self.assertGreater(len(refused), 0)
+        other = connect_from(addr, "127.0.0.2")
+        self.assertEqual(kstest.ask(other, "mine"), "mine")
+        for s in socks + [other]:
+            s.close()
+
+
 class Handshake(HostileCase):
     def test_tls_handshake_trickle_is_capped(self):
         """A TLS client that trickles its ClientHello a byte at a time is
