@@ -108,6 +108,7 @@ struct ks_conf {
 	int max_connections_per_source; /* -1 = derived from RLIMIT_NOFILE */
 	int connection_rate;
 	int max_datagram_rate;
+	size_t max_buffer_memory; /* per worker; 0 = no cap */
 	/* daemon.user / daemon.group: what workers run as; NULL: unchanged */
 	const char *user, *group;
 	uid_t uid;               /* the user's, when user is set */

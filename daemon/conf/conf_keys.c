@@ -129,6 +129,8 @@ const struct ks_key ks_daemon_keys[] = {
 	  INTV(0, 1000000, 0) },
 	{ DKEY("max_datagram_rate", KS_KEY_INT, max_datagram_rate),
 	  INTV(0, 1000000, 0) },
+	{ DKEY("max_buffer_memory", KS_KEY_SIZE, max_buffer_memory),
+	  INTV(0, 1LL << 40, 256LL << 20) },
 	{ DKEY("user", KS_KEY_CUSTOM, user), .parse = ks_conf_key_user },
 	{ DKEY("group", KS_KEY_CUSTOM, group), .parse = ks_conf_key_group },
 };

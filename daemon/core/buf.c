@@ -25,12 +25,40 @@ ks_bufpool_destroy(struct ks_bufpool *p)
 	p->max = 0;
 }
 
+void
+ks_bufpool_set_cap(struct ks_bufpool *p, size_t bytes)
+{
+	p->cap = bytes;
+}
+
+/* May the pool's buffers hold `more` bytes more? */
+static bool
+pool_allows(const struct ks_bufpool *p, size_t more)
+{
+	return p == NULL || p->cap == 0 || p->used + more <= p->cap;
+}
+
+static void
+pool_account(struct ks_bufpool *p, size_t add, size_t sub)
+{
+	if (p == NULL)
+		return;
+	p->used = p->used + add - sub;
+	if (p->used > p->peak)
+		p->peak = p->used;
+}
+
 static char *
 pool_get(struct ks_bufpool *p)
 {
-	if (p != NULL && p->n > 0)
-		return p->blocks[--p->n];
-	return malloc(KS_BUF_BLOCK);
+	char *b;
+
+	if (!pool_allows(p, KS_BUF_BLOCK))
+		return NULL;
+	b = p != NULL && p->n > 0 ? p->blocks[--p->n] : malloc(KS_BUF_BLOCK);
+	if (b != NULL)
+		pool_account(p, KS_BUF_BLOCK, 0);
+	return b;
 }
 
 static void
@@ -38,6 +66,7 @@ buf_drop_memory(struct ks_buf *b, struct ks_bufpool *p)
 {
 	if (b->data == NULL)
 		return;
+	pool_account(p, 0, b->cap);
 	if (b->cap == KS_BUF_BLOCK && p != NULL && p->n < p->max)
 		p->blocks[p->n++] = b->data;
 	else
@@ -73,7 +102,7 @@ ks_buf_reserve(struct ks_buf *b, struct ks_bufpool *p, size_t need,
 	}
 	if (b->data == NULL && want <= KS_BUF_BLOCK) {
 		if ((b->data = pool_get(p)) == NULL)
-			return -1;
+			return KS_BUF_NOMEM;
 		b->cap = KS_BUF_BLOCK;
 		b->off = 0;
 		return 0;
@@ -83,14 +112,16 @@ ks_buf_reserve(struct ks_buf *b, struct ks_bufpool *p, size_t need,
 		cap *= 2;
 	if (cap > limit)
 		cap = limit;
-	if ((n = malloc(cap)) == NULL)
-		return -1;
+	/* The old memory goes when the new is there: both count. */
+	if (!pool_allows(p, cap) || (n = malloc(cap)) == NULL)
+		return KS_BUF_NOMEM;
 	if (b->len > 0)
 		memcpy(n, b->data + b->off, b->len);
 	buf_drop_memory(b, p);
 	b->data = n;
 	b->cap = cap;
 	b->off = 0;
+	pool_account(p, cap, 0);
 	return 0;
 }
 
@@ -98,10 +129,12 @@ int
 ks_buf_append(struct ks_buf *b, struct ks_bufpool *p, const void *src,
 	      size_t n, size_t limit)
 {
+	int rc;
+
 	if (n == 0)
 		return 0;
-	if (ks_buf_reserve(b, p, n, limit, false) != 0)
-		return -1;
+	if ((rc = ks_buf_reserve(b, p, n, limit, false)) != 0)
+		return rc;
 	memcpy(ks_buf_tail(b), src, n);
 	b->len += n;
 	return 0;

@@ -13,9 +13,15 @@
 
 #define KS_BUF_BLOCK 16384
 
+/* A worker's pool: a cache of free standard blocks, and the account of
+ * every byte its buffers hold, with an optional cap (max_buffer_memory):
+ * a buffer that would grow past it is refused. */
 struct ks_bufpool {
 	void **blocks; /* free standard-size blocks */
 	size_t n, max;
+	size_t used;   /* bytes held by buffers (not the cached blocks) */
+	size_t cap;    /* 0: no cap */
+	size_t peak;   /* the most `used` has been */
 };
 
 struct ks_buf {
@@ -24,6 +30,8 @@ struct ks_buf {
 };
 
 void ks_bufpool_init(struct ks_bufpool *p, size_t max_cached);
+/* At most `bytes` in buffers (0: no cap). */
+void ks_bufpool_set_cap(struct ks_bufpool *p, size_t bytes);
 void ks_bufpool_destroy(struct ks_bufpool *p);
 
 static inline char *
@@ -48,10 +56,13 @@ ks_buf_tailroom(const struct ks_buf *b)
  * moves the data to the front, or grows (never beyond `limit` bytes of
  * capacity).  With `nomove` set the data must stay where it is (pointers
  * into it are held), so only an empty buffer may be (re)allocated.
- * Returns 0, or -1 if the room cannot be made. */
+ * Returns 0; -1 if the room cannot be made within `limit` (or `nomove`);
+ * KS_BUF_NOMEM if the memory is not there: the pool's cap, or malloc. */
+#define KS_BUF_NOMEM (-2)
 int ks_buf_reserve(struct ks_buf *b, struct ks_bufpool *p, size_t need,
 		   size_t limit, bool nomove);
-/* Appends n bytes (growing up to `limit`); -1 if they do not fit. */
+/* Appends n bytes (growing up to `limit`); -1 if they do not fit,
+ * KS_BUF_NOMEM as for ks_buf_reserve. */
 int ks_buf_append(struct ks_buf *b, struct ks_bufpool *p, const void *src,
 		  size_t n, size_t limit);
 /* Drops n bytes from the front; an emptied buffer restarts at offset 0. */

@@ -241,9 +241,9 @@ set_reset(int fd)
  * the connection; what it does not touch again ends when it returns.
  */
 static void
-conn_expire(struct ks_conn *c, bool reset)
+conn_expire(struct ks_conn *c, bool reset, enum ks_close_reason why)
 {
-	c->close_reason = KS_CLOSE_TIMEOUT;
+	c->close_reason = why;
 	if (reset)
 		set_reset(c->st.fd);
 	if (c->state != KS_CONN_RUNNING) {
@@ -252,6 +252,23 @@ conn_expire(struct ks_conn *c, bool reset)
 	}
 	ks_stream_close(&c->st);
 	ks_conn_cancel(c);
+}
+
+static struct ks_lograte nomem_log =
+	KS_LOGRATE_INIT("connections over max_buffer_memory");
+
+void
+ks_conn_nomem(struct ks_conn *c)
+{
+	struct ks_bufpool *pool = &c->wk->pool;
+
+	c->wk->stats->buffer_refused++;
+	if (ks_lograte_allow(&nomem_log, KS_LOG_WARN,
+			     &c->wk->stats->log_suppressed))
+		ks_conn_log(c, KS_LOG_WARN, "closing: the worker's buffers hold "
+			    "%zu bytes, max_buffer_memory is %zu", pool->used,
+			    pool->cap);
+	conn_expire(c, true, KS_CLOSE_LIMIT);
 }
 
 static void
@@ -303,7 +320,7 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		c->wk->stats->session_timeouts++;
 		ks_conn_log(c, KS_LOG_DEBUG, "session timeout (%gs): closing",
 			    lc->session_timeout);
-		conn_expire(c, false);
+		conn_expire(c, false, KS_CLOSE_TIMEOUT);
 	} else if (write_deadline_applies(c) &&
 		   now >= c->last_write + lc->write_timeout) {
 		c->wk->stats->write_timeouts++;
@@ -311,7 +328,7 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			    "write timeout (%gs): the peer reads nothing; "
 			    "closing with %zu bytes unsent", lc->write_timeout,
 			    ks_stream_pending(&c->st));
-		conn_expire(c, true);
+		conn_expire(c, true, KS_CLOSE_TIMEOUT);
 	} else if (c->idle_timeout > 0 &&
 		   now >= c->last_progress + c->idle_timeout) {
 		idle_expired(c);

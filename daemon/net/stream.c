@@ -159,11 +159,22 @@ stream_fill(struct ks_stream *st)
 	size_t room = limit - in->buf.len;
 	size_t want = KS_MIN(room, (size_t)4096);
 	ssize_t n;
+	int rc;
 
 	if (in->last_read_full && st->pump_to != NULL)
 		want = KS_MIN(room, (size_t)PUMP_CHUNK);
-	if (room == 0 || ks_buf_reserve(&in->buf, &st->wk->pool, want, limit,
-					in->lent) != 0) {
+	rc = room == 0 ? -1
+		       : ks_buf_reserve(&in->buf, &st->wk->pool, want, limit,
+					in->lent);
+	if (rc == KS_BUF_NOMEM) {
+		/* The worker's buffers are at max_buffer_memory: the
+		 * connection that asks for more is the one that goes. */
+		set_error(st, &in->err, ENOBUFS);
+		st->nomem = true;
+		ev_io_stop(st->wk->loop, &st->rio);
+		return;
+	}
+	if (rc != 0) {
 		/* Full (or a lent pointer pins the data): stop reading until
 		 * the handler consumes.  This is the back-pressure. */
 		ev_io_stop(st->wk->loop, &st->rio);
@@ -205,6 +216,13 @@ rio_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	stream_fill(st);
+	if (st->nomem) {
+		st->nomem = false;
+		if (st->conn != NULL) {
+			ks_conn_nomem(st->conn);
+			return;
+		}
+	}
 	if (transport_pending(st) && st->in.buf.len < fill_limit(st))
 		ev_feed_event(st->wk->loop, &st->rio, EV_READ);
 	if (st->discard) {
@@ -451,8 +469,10 @@ ks_stream_write(struct ks_stream *st, const void *p, size_t n)
 		if (out->buf.len == 0 && n > 0 && st->conn != NULL)
 			ks_conn_wrote(st->conn, st);
 		if (ks_buf_append(&out->buf, &st->wk->pool, src, n,
-				  out->hiwat) != 0)
+				  out->hiwat) != 0) {
+			st->wk->stats->buffer_refused++;
 			return KS_ENOMEM;
+		}
 		return KS_OK;
 	}
 	/* Past the high-water mark: send what is buffered, then write the
@@ -481,8 +501,10 @@ ks_stream_write(struct ks_stream *st, const void *p, size_t n)
 		}
 		if (n <= out->hiwat) {
 			if (ks_buf_append(&out->buf, &st->wk->pool, src, n,
-					  out->hiwat) != 0)
+					  out->hiwat) != 0) {
+				st->wk->stats->buffer_refused++;
 				return KS_ENOMEM;
+			}
 			write_blocked(st);
 			return KS_OK;
 		}

@@ -88,6 +88,7 @@ struct ks_stream {
 	bool closed;   /* fd closed (ks_close or end of connection) */
 	bool discard;  /* lingering close: drop whatever arrives */
 	size_t discarded; /* bytes dropped so far */
+	bool nomem;    /* a read found the worker's buffer memory at its cap */
 	bool raw_wait; /* TLS handshake: watchers only wake, never read */
 	size_t sent_unwaited; /* bytes sent since the handler last waited */
 	size_t pending_consume; /* bytes of the line lent out last time */
@@ -164,5 +165,8 @@ void ks_conn_progress(struct ks_conn *conn);
 void ks_conn_wrote(struct ks_conn *conn, struct ks_stream *st);
 void ks_conn_write_blocked(struct ks_conn *conn, struct ks_stream *st);
 void ks_conn_drained(struct ks_conn *conn);
+/* A read of one of the connection's streams was refused buffer memory
+ * (max_buffer_memory): the connection ends now (counted, logged). */
+void ks_conn_nomem(struct ks_conn *conn);
 
 #endif

@@ -354,6 +354,7 @@ ks_worker_process(const struct ks_wspec *spec)
 	W.wk.zu.zone = spec->zone;
 	W.wk.zu.slot = spec->slot_index;
 	ks_admit_init_worker(&W.wk);
+	ks_bufpool_set_cap(&W.wk.pool, W.conf->max_buffer_memory);
 	W.wk.sched.running = &W.slot->running;
 	W.wk.on_idle = on_idle;
 	catch_fatal_signals();

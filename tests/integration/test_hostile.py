@@ -332,6 +332,76 @@ class Limits(HostileCase):
             s.close()
 
 
+def send_quietly(sock, total, chunk=b"x" * 65536):
+    """Sends up to `total` bytes; stops when the daemon closes.  Returns
+    what the kernel took."""
+    sent = 0
+    try:
+        while sent < total:
+            sent += sock.send(chunk[:min(len(chunk), total - sent)])
+    except OSError:
+        pass
+    return sent
+
+
+class Memory(HostileCase):
+    def test_100mb_line_rejected_with_bounded_memory(self):
+        """A 100 MB line without a newline: refused at max_line_length
+        (the client is told), and the worker's memory does not follow."""
+        d = self.start_daemon([{"name": "hello", "handler": "hello"},
+                               {"name": "echo", "handler": "echo"}],
+                              workers=1)
+        pid, = d.wait_workers(1)
+        before = rss_kib(pid)
+        s = d.connect("hello", timeout=60)
+        self.assertLine(s, "Please enter your name")
+        reply = []
+        reader = threading.Thread(target=lambda: reply.append(
+            kstest.recv_line(s)), daemon=True)
+        reader.start()
+        sent = send_quietly(s, 100 << 20)
+        reader.join(120)
+        self.assertEqual(reply, [b"ERROR line too long"])
+        grown = rss_kib(pid) - before
+        self.assertLess(grown, 32 * 1024, "RSS grew %d KiB for %d bytes "
+                        "sent" % (grown, sent))
+        self.assertServed(d)
+        s.close()
+
+    def test_max_buffer_memory_closes_the_connections_that_ask(self):
+        """max_line_length = 16 MiB: twenty clients each sending a 16 MB
+        line would take 320 MB.  max_buffer_memory (64 MiB here) refuses
+        the buffers that would pass it: those connections are closed
+        (counted, logged rate-limited), the worker's RSS stays near the
+        cap, and a normal dialogue still works."""
+        d = self.start_daemon([{"name": "hello", "handler": "hello",
+                                "max_line_length": 16777216},
+                               {"name": "echo", "handler": "echo"}],
+                              workers=1, max_buffer_memory=64 << 20)
+        pid, = d.wait_workers(1)
+        before = rss_kib(pid)
+        mark = d.mark()
+        socks = [d.connect("hello", timeout=120) for _ in range(20)]
+        for s in socks:
+            self.assertLine(s, "Please enter your name")
+        senders = [threading.Thread(target=send_quietly,
+                                    args=(s, 16 << 20), daemon=True)
+                   for s in socks]
+        for t in senders:
+            t.start()
+        for t in senders:
+            t.join(300)
+        d.wait_for_log(r"closing: the worker's buffers hold \d+ bytes, "
+                       r"max_buffer_memory is 67108864", since=mark)
+        # Some were refused: the cap holds.
+        peak = int(kstest.proc_status(pid)["VmHWM"].split()[0])
+        self.assertLess(peak - before, (64 + 48) * 1024,
+                        "peak RSS %d KiB over the start" % (peak - before))
+        self.assertServed(d)
+        for s in socks:
+            s.close()
+
+
 class Handshake(HostileCase):
     def test_tls_handshake_trickle_is_capped(self):
         """A TLS client that trickles its ClientHello a byte at a time is

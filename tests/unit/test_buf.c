@@ -167,6 +167,48 @@ START_TEST(test_line_binary)
 }
 END_TEST
 
+/* max_buffer_memory: the pool accounts every byte its buffers hold and
+ * refuses growth past its cap with KS_BUF_NOMEM (not -1, which is the
+ * buffer's own limit). */
+START_TEST(test_pool_cap)
+{
+	struct ks_bufpool pool;
+	struct ks_buf a = {0}, b = {0}, c = {0};
+	char big[4 * KS_BUF_BLOCK];
+
+	memset(big, 'q', sizeof(big));
+	ks_bufpool_init(&pool, 4);
+	ks_bufpool_set_cap(&pool, 3 * KS_BUF_BLOCK);
+	ck_assert_int_eq(ks_buf_append(&a, &pool, "x", 1, 1 << 20), 0);
+	ck_assert_int_eq(ks_buf_append(&b, &pool, "y", 1, 1 << 20), 0);
+	ck_assert_uint_eq(pool.used, 2 * KS_BUF_BLOCK);
+	/* growing a to two blocks needs both old and new memory at once */
+	ck_assert_int_eq(ks_buf_append(&a, &pool, big, KS_BUF_BLOCK, 1 << 20),
+			 KS_BUF_NOMEM);
+	ck_assert_uint_eq(a.len, 1); /* unchanged */
+	ck_assert_int_eq(ks_buf_append(&c, &pool, "z", 1, 1 << 20), 0);
+	ck_assert_uint_eq(pool.used, 3 * KS_BUF_BLOCK);
+	ck_assert_int_eq(ks_buf_reserve(&a, &pool, KS_BUF_BLOCK, 1 << 20, false),
+			 KS_BUF_NOMEM);
+	/* the buffer's own limit is still -1 */
+	ck_assert_int_eq(ks_buf_append(&a, &pool, big, KS_BUF_BLOCK,
+				       KS_BUF_BLOCK), -1);
+	ks_buf_free(&b, &pool);
+	ks_buf_free(&c, &pool);
+	ck_assert_uint_eq(pool.used, KS_BUF_BLOCK);
+	ck_assert_int_eq(ks_buf_append(&a, &pool, big, KS_BUF_BLOCK, 1 << 20), 0);
+	ck_assert_uint_eq(pool.used, 2 * KS_BUF_BLOCK);
+	ck_assert_uint_eq(pool.peak, 3 * KS_BUF_BLOCK);
+	ks_buf_free(&a, &pool);
+	ck_assert_uint_eq(pool.used, 0);
+	/* no cap: anything malloc gives */
+	ks_bufpool_set_cap(&pool, 0);
+	ck_assert_int_eq(ks_buf_append(&a, &pool, big, sizeof(big), 1 << 20), 0);
+	ks_buf_free(&a, &pool);
+	ks_bufpool_destroy(&pool);
+}
+END_TEST
+
 Suite *
 ks_suite_buf(void)
 {
@@ -176,6 +218,7 @@ ks_suite_buf(void)
 	tcase_add_test(tc, test_append_consume_compact);
 	tcase_add_test(tc, test_pool_reuse);
 	tcase_add_test(tc, test_nomove);
+	tcase_add_test(tc, test_pool_cap);
 	tcase_add_test(tc, test_line_lf_crlf);
 	tcase_add_test(tc, test_line_limits);
 	tcase_add_test(tc, test_line_incremental_scan);
