@@ -24,12 +24,14 @@ class FdExhaustion(kstest.KsTestCase):
         # Room for exactly 5 more descriptors in the daemon.
         resource.prlimit(pid, resource.RLIMIT_NOFILE, (in_use + 5, hard))
 
+        # (accept() fails with EMFILE as soon as no descriptor is free,
+        # even with nobody waiting: the message may come with the 5th.)
+        mark = d.mark()
         served = []
         for _ in range(5):
             s = d.connect("hello")
             self.assertLine(s, "Please enter your name")
             served.append(s)
-        mark = d.mark()
         t0 = time.monotonic()
         # These queue in the kernel's backlog: accept() fails with EMFILE.
         waiting = [d.connect("hello") for _ in range(10)]
