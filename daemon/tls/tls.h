@@ -25,6 +25,7 @@ struct ks_tls_keypair {
 	const char *certificate; /* PEM chain */
 	const char *key;         /* PEM private key */
 	const char *name;        /* sni entries: the server name, else NULL */
+	const char *ocsp;        /* DER OCSP response to staple, or NULL */
 };
 
 /* A listener's `tls` group, validated by conf.c (strings point into the
@@ -59,9 +60,10 @@ struct ks_tls_conf {
 struct ks_tls_ctx;
 
 /* Builds the credentials: loads every certificate and key (a key that does
- * not match its certificate is an error), the client CA file, checks the
- * priority string.  On failure returns -1 with a message naming the file
- * or setting in err. */
+ * not match its certificate is an error) and the OCSP response to staple
+ * with each (one that is not for that certificate, or expired, is an
+ * error), the client CA file, checks the priority string.  On failure
+ * returns -1 with a message naming the file or setting in err. */
 int ks_tls_ctx_new(const struct ks_tls_conf *tc, struct ks_tls_ctx **out,
 		   char *err, size_t errlen);
 void ks_tls_ctx_free(struct ks_tls_ctx *ctx);

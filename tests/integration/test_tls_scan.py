@@ -1,16 +1,21 @@
-"""The default TLS settings as clients see them: openssl s_client and
-gnutls-cli against a real daemon.  Certificates come from tlscerts.py.
+"""The default TLS settings as clients see them, and OCSP stapling
+(`ocsp_response`): openssl s_client and gnutls-cli against a real daemon.
+Certificates come from tlscerts.py, OCSP responses from `openssl ocsp`
+acting as the test CA's responder.
 
 These tools are what the file is about, so a missing one fails it rather
 than skipping it; scripts/dev.sh installs them all."""
 
+import os
 import re
 import shutil
+import signal
 import subprocess
+import tempfile
 import unittest
 
 import tlscerts
-from kstest import KsTestCase
+from kstest import KSOCKD, Daemon, KsTestCase, Raw, free_port
 
 TOOLS = ("openssl", "gnutls-cli", "certtool")
 GREETING = b"Please enter your name"
@@ -189,6 +194,220 @@ class DefaultPriorityTest(ScanCase):
                            "-tls1_2", "-cipher", "ECDHE-RSA-AES256-SHA")
         self.assertRefuses(self.d, "rsa", "-tls1_2", "-cipher",
                            "ECDHE-RSA-AES256-SHA")
+
+
+class OcspTest(ScanCase):
+    def setUp(self):
+        super().setUp()
+        r = os.path.join(self.tmpdir, "ocsp")
+        os.mkdir(r)
+        self.rsa1 = tlscerts.ocsp_response(C.rsa_cert,
+                                           os.path.join(r, "rsa1.der"))
+        self.rsa2 = tlscerts.ocsp_response(C.rsa_cert,
+                                           os.path.join(r, "rsa2.der"),
+                                           days=30)
+        self.ec = tlscerts.ocsp_response(C.ec_cert, os.path.join(r, "ec.der"))
+        self.b = tlscerts.ocsp_response(C.b_cert, os.path.join(r, "b.der"))
+        # The file the "staple" listener reads, renewed by the reload test.
+        self.live = os.path.join(r, "live.der")
+        shutil.copy(self.rsa1, self.live)
+        self.d = self.start_daemon([
+            tls_listener("staple", ocsp_response=self.live,
+                         port=free_port()),
+            tls_listener("none"),
+            tls_listener("dual", cert=[C.rsa_cert, C.ec_cert],
+                         key=[C.rsa_key, C.ec_key],
+                         ocsp_response=["", self.ec],
+                         sni=[{"name": "b.example", "certificate": C.b_cert,
+                               "key": C.b_key, "ocsp_response": self.b}]),
+        ])
+
+    def staple(self, name, *args, hostname="localhost"):
+        """The OCSP response gnutls-cli received (b"" for none)."""
+        with tempfile.NamedTemporaryFile(dir=self.tmpdir) as f:
+            out = self.assertHello(self.d, name, "--save-ocsp", f.name,
+                                   *args, hostname=hostname)
+            got = f.read()
+        # gnutls-cli lists the OCSP status among the session's options
+        # when a response came (and checked it against the CA).
+        self.assertEqual("OCSP status request" in out, got != b"", out)
+        return got
+
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    def test_openssl_status(self):
+        for version in ("-tls1_2", "-tls1_3"):
+            rc, out, got = s_client(self.d, "staple", "-status", version)
+            self.assertEqual(rc, 0, out)
+            self.assertIn("OCSP Response Status: successful", out)
+            self.assertIn("Cert Status: good", out)
+            rc, out, got = s_client(self.d, "none", "-status", version)
+            self.assertEqual(rc, 0, out)
+            self.assertIn("OCSP response: no response sent", out)
+            self.assertNotIn("OCSP Response Status", out)
+
+    def test_gnutls_cli_status(self):
+        for prio in ("NORMAL", "NORMAL:-VERS-ALL:+VERS-TLS1.2"):
+            self.assertEqual(self.staple("staple", "--priority", prio),
+                             self.read(self.rsa1), prio)
+            self.assertEqual(self.staple("none", "--priority", prio), b"",
+                             prio)
+
+    def test_paired_by_position(self):
+        # ["", ec]: the ECDSA certificate's response, none for the RSA one.
+        tls12 = "NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:"
+        self.assertEqual(self.staple("dual", "--priority",
+                                     tls12 + "+ECDHE-ECDSA"),
+                         self.read(self.ec))
+        self.assertEqual(self.staple("dual", "--priority",
+                                     tls12 + "+ECDHE-RSA"), b"")
+
+    def test_sni_entry(self):
+        got = self.staple("dual", "--sni-hostname", "b.example",
+                          "--verify-hostname", "b.example")
+        self.assertEqual(got, self.read(self.b))
+
+    def test_reload_serves_new_response(self):
+        self.assertEqual(self.staple("staple"), self.read(self.rsa1))
+        # A renewed file: the next generation staples it.
+        shutil.copy(self.rsa2, self.live + ".new")
+        os.replace(self.live + ".new", self.live)
+        mark = self.d.mark()
+        self.d.send_signal(signal.SIGHUP)
+        self.d.wait_for_log(r"reloaded configuration", since=mark)
+        self.d.parse_addresses(since=mark)
+        self.assertEqual(self.staple("staple"), self.read(self.rsa2))
+        rc, out, got = s_client(self.d, "staple", "-status")
+        self.assertIn("OCSP Response Status: successful", out)
+        # One that is not for the certificate fails the reload, and the
+        # running generation keeps its response.
+        shutil.copy(self.ec, self.live + ".new")
+        os.replace(self.live + ".new", self.live)
+        mark = self.d.mark()
+        self.d.send_signal(signal.SIGHUP)
+        self.d.wait_for_log(r"reload failed", since=mark)
+        self.assertTrue(self.d.log_has(re.escape(self.live), since=mark))
+        self.assertEqual(self.staple("staple"), self.read(self.rsa2))
+
+
+class OcspConfigTest(KsTestCase):
+    """ksockd -t: a bad ocsp_response exits 1 naming the file."""
+
+    def check(self, tls, *fragments, rc=1, cwd=None):
+        d = Daemon([{"name": "t", "handler": "hello", "tls": tls}],
+                   tmpdir=tempfile.mkdtemp(dir=self.tmpdir))
+        try:
+            p = subprocess.run([KSOCKD, "-t", "-c", d.conf_path], cwd=cwd,
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=60)
+            out = p.stdout.decode("utf-8", "replace")
+            self.assertEqual(p.returncode, rc, out)
+            if rc != 0:
+                self.assertRegex(out, r"(?m)^%s:\d+: listener \"t\": tls" %
+                                 re.escape(d.conf_path))
+            for frag in fragments:
+                self.assertIn(frag, out)
+            return out
+        finally:
+            d.cleanup()
+
+    def response(self, cert, name, **kw):
+        return tlscerts.ocsp_response(cert, os.path.join(self.tmpdir, name),
+                                      **kw)
+
+    def tls(self, ocsp, **more):
+        g = {"certificate": C.rsa_cert, "key": C.rsa_key,
+             "ocsp_response": ocsp}
+        g.update(more)
+        return g
+
+    def test_missing_file(self):
+        missing = os.path.join(self.tmpdir, "nope.der")
+        self.check(self.tls(missing), "ocsp_response %s: No such file" %
+                   missing)
+
+    def test_unreadable(self):
+        self.check(self.tls(self.tmpdir), "ocsp_response %s: Is a directory"
+                   % self.tmpdir)
+
+    def test_not_der(self):
+        junk = os.path.join(self.tmpdir, "junk.der")
+        with open(junk, "w") as f:
+            f.write("not an OCSP response\n")
+        self.check(self.tls(junk), "ocsp_response %s for certificate %s: "
+                   % (junk, C.rsa_cert))
+
+    def test_for_another_certificate(self):
+        other = self.response(C.b_cert, "b.der")
+        self.check(self.tls(other), "ocsp_response %s for certificate %s: "
+                   "it is not for this certificate" % (other, C.rsa_cert))
+        # Paired by position: the ECDSA certificate's response given for
+        # the RSA one.
+        ecr = self.response(C.ec_cert, "ec.der")
+        self.check({"certificate": [C.rsa_cert, C.ec_cert],
+                    "key": [C.rsa_key, C.ec_key],
+                    "ocsp_response": [ecr, ""]},
+                   "ocsp_response %s for certificate %s: it is not for this "
+                   "certificate" % (ecr, C.rsa_cert))
+
+    def test_revoked(self):
+        # GnuTLS takes only a response it could staple: not a revoked
+        # certificate's (nor, the same check, an expired one).
+        revoked = self.response(C.rsa_cert, "revoked.der", revoked=True)
+        self.check(self.tls(revoked), "ocsp_response %s for certificate %s: "
+                   "it has expired" % (revoked, C.rsa_cert))
+
+    def test_sni_entry(self):
+        other = self.response(C.rsa_cert, "rsa.der")
+        sni = [{"name": "b.example", "certificate": C.b_cert,
+                "key": C.b_key, "ocsp_response": other}]
+        self.check(self.tls(other, sni=sni),
+                   "ocsp_response %s for certificate %s: it is not for "
+                   "this certificate" % (other, C.b_cert))
+        sni[0]["ocsp_response"] = ""
+        self.check(self.tls(other, sni=sni),
+                   "sni #1: ocsp_response must not be empty")
+
+    def test_shape(self):
+        r = self.response(C.rsa_cert, "rsa.der")
+        pair = "ocsp_response and certificate must be both strings or " \
+            "lists of the same length"
+        self.check(self.tls([r]), pair)
+        self.check(self.tls(r, certificate=[C.rsa_cert, C.ec_cert],
+                            key=[C.rsa_key, C.ec_key]), pair)
+        self.check(self.tls([r], certificate=[C.rsa_cert, C.ec_cert],
+                            key=[C.rsa_key, C.ec_key]), pair)
+        self.check(self.tls(Raw('( "%s", 1 )' % r),
+                            certificate=[C.rsa_cert, C.ec_cert],
+                            key=[C.rsa_key, C.ec_key]),
+                   "ocsp_response #2 must be a string")
+        self.check(self.tls(7), "ocsp_response must be a string or a list "
+                   "of strings")
+        self.check(self.tls(""), "ocsp_response must not be empty")
+
+    def test_relative_paths_from_config_dir(self):
+        tmp = tempfile.mkdtemp(dir=self.tmpdir)
+        os.mkdir(os.path.join(tmp, "tls"))
+        self.response(C.rsa_cert, os.path.join(tmp, "tls", "rsa.der"))
+        self.response(C.b_cert, os.path.join(tmp, "tls", "b.der"))
+        d = Daemon([{"name": "t", "handler": "hello",
+                     "tls": {"certificate": [C.rsa_cert, C.ec_cert],
+                             "key": [C.rsa_key, C.ec_key],
+                             "ocsp_response": ["tls/rsa.der", ""],
+                             "sni": [{"name": "b.example",
+                                      "certificate": C.b_cert,
+                                      "key": C.b_key,
+                                      "ocsp_response": "tls/b.der"}]}}],
+                   tmpdir=tmp)
+        try:
+            p = subprocess.run([KSOCKD, "-t", "-c", d.conf_path], cwd="/",
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=60)
+            self.assertEqual(p.returncode, 0, p.stdout)
+        finally:
+            d.cleanup()
 
 
 if __name__ == "__main__":
