@@ -1,11 +1,13 @@
-"""The default TLS settings as clients see them, and OCSP stapling
-(`ocsp_response`): openssl s_client and gnutls-cli against a real daemon.
-Certificates come from tlscerts.py, OCSP responses from `openssl ocsp`
-acting as the test CA's responder.
+"""The default TLS settings as clients and a scanner see them, and OCSP
+stapling (`ocsp_response`): openssl s_client, gnutls-cli and testssl
+(Debian's testssl.sh) against a real daemon.  Certificates come from
+tlscerts.py, OCSP responses from `openssl ocsp` acting as the test CA's
+responder.
 
 These tools are what the file is about, so a missing one fails it rather
 than skipping it; scripts/dev.sh installs them all."""
 
+import json
 import os
 import re
 import shutil
@@ -17,8 +19,11 @@ import unittest
 import tlscerts
 from kstest import KSOCKD, Daemon, KsTestCase, Raw, free_port
 
-TOOLS = ("openssl", "gnutls-cli", "certtool")
+TOOLS = ("openssl", "gnutls-cli", "certtool", "testssl")
 GREETING = b"Please enter your name"
+# ksockd's default priority before the AEAD-only one: GnuTLS's NORMAL set
+# less TLS 1.0 and 1.1, CBC suites included.
+OLD_DEFAULT = "NORMAL:-VERS-TLS1.0:-VERS-TLS1.1:%SERVER_PRECEDENCE"
 C = None  # the certificate set
 
 
@@ -408,6 +413,67 @@ class OcspConfigTest(KsTestCase):
             self.assertEqual(p.returncode, 0, p.stdout)
         finally:
             d.cleanup()
+
+
+class TestsslTest(ScanCase):
+    """testssl on the checks the issue is about: LUCKY13 (-L) and the
+    server defaults (-S), where OCSP stapling is reported per certificate.
+    --nodns none: the target is an address and there is no network."""
+
+    def setUp(self):
+        super().setUp()
+        self.resp = tlscerts.ocsp_response(
+            C.rsa_cert, os.path.join(self.tmpdir, "rsa.der"))
+        self.d = self.start_daemon([
+            tls_listener("default", cert=[C.rsa_cert, C.ec_cert],
+                         key=[C.rsa_key, C.ec_key],
+                         ocsp_response=[self.resp, ""]),
+            tls_listener("old", priority=OLD_DEFAULT),
+        ])
+
+    def run_testssl(self, name, *checks):
+        """The findings of a testssl run, {id: finding dict}."""
+        host, port = self.d.address(name)
+        out = os.path.join(self.tmpdir, "%s.json" % name)
+        p = subprocess.run(
+            ["testssl", "--quiet", "--color", "0", "--warnings", "off",
+             "--nodns", "none", "--openssl", shutil.which("openssl"),
+             "--jsonfile", out] + list(checks) + ["%s:%d" % (host, port)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, cwd=self.tmpdir, timeout=600)
+        text = p.stdout.decode("utf-8", "replace")
+        with open(out) as f:
+            findings = {x["id"]: x for x in json.load(f)}
+        self.assertIn("scanTime", findings, text)  # it ran to the end
+        # The exit status counts the checks that could not be done, each
+        # a WARN finding.  Allowed: this openssl has no GOST engine, and
+        # the session resumption checks of -S race their own s_client
+        # (stdin is empty, it may leave before the TLS 1.3 ticket comes).
+        warned = {k for k, x in findings.items()
+                  if x["severity"] in ("WARN", "FATAL")}
+        self.assertLessEqual(warned, {"engine_problem",
+                                      "sessionresumption_ticket",
+                                      "sessionresumption_ID"}, text)
+        return findings, text
+
+    def test_default_listener(self):
+        f, text = self.run_testssl("default", "-L", "-S")
+        self.assertEqual(f["LUCKY13"]["severity"], "OK", text)
+        self.assertEqual(f["LUCKY13"]["finding"], "not vulnerable", text)
+        # Per certificate: offered for the RSA one, which has a response.
+        stapling = {}
+        for i in (1, 2):
+            size = f["cert_keySize <cert#%d>" % i]["finding"]
+            stapling[size.split()[0]] = \
+                f["OCSP_stapling <cert#%d>" % i]["finding"]
+        self.assertEqual(stapling, {"RSA": "offered", "EC": "not offered"},
+                         text)
+
+    def test_old_default_flagged(self):
+        # The check works: NORMAL's CBC suites are what it reports.
+        f, text = self.run_testssl("old", "-L")
+        self.assertEqual(f["LUCKY13"]["finding"],
+                         "potentially vulnerable, uses TLS CBC ciphers", text)
 
 
 if __name__ == "__main__":
