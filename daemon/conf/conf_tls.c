@@ -98,8 +98,9 @@ static void
 parse_sni(struct ks_conf_parse *p, const config_setting_t *e, unsigned idx,
 	  const char *lctx, const char *tctx, struct ks_tls_conf *tc)
 {
-	static const char *const known[] = {"name", "certificate", "key", NULL};
-	struct ks_tls_keypair kp = {NULL, NULL, NULL};
+	static const char *const known[] = {"name", "certificate", "key",
+					    "ocsp_response", NULL};
+	struct ks_tls_keypair kp = {NULL, NULL, NULL, NULL};
 	const char **out[] = {&kp.name, &kp.certificate, &kp.key};
 	char ctx[CTX_MAX + 32];
 	int i, r, bad = 0;
@@ -119,8 +120,67 @@ parse_sni(struct ks_conf_parse *p, const config_setting_t *e, unsigned idx,
 			ks_conf_err(p, e, "%s: %s is required", ctx, known[i]);
 		bad |= r <= 0;
 	}
+	bad |= get_file(p, e, ctx, "ocsp_response", &kp.ocsp) < 0;
 	if (!bad)
 		tc->keypairs[tc->nkeypairs++] = kp;
+}
+
+/*
+ * ocsp_response: shaped like certificate, a file for a single certificate
+ * or a list paired with its list by position, where "" stands for a
+ * certificate without one.  Stored in keypairs[0..nc) (nc: how many
+ * certificates were read, 0 after an error there).
+ */
+static void
+parse_ocsp(struct ks_conf_parse *p, const config_setting_t *g, const char *ctx,
+	   int nc, struct ks_tls_conf *tc)
+{
+	const config_setting_t *s =
+		config_setting_get_member(g, "ocsp_response");
+	const config_setting_t *cs =
+		config_setting_get_member(g, "certificate");
+	const config_setting_t *e;
+	const char *v;
+	int i, n, list;
+
+	if (s == NULL)
+		return;
+	list = config_setting_type(s) != CONFIG_TYPE_STRING;
+	if (list && !config_setting_is_list(s) && !config_setting_is_array(s)) {
+		ks_conf_err(p, s,
+			    "%s: ocsp_response must be a string or a list of "
+			    "strings",
+			    ctx);
+		return;
+	}
+	n = list ? config_setting_length(s) : 1;
+	if (nc > 0 && (n != nc ||
+		       list != (config_setting_type(cs) != CONFIG_TYPE_STRING)))
+		ks_conf_err(p, s,
+			    "%s: ocsp_response and certificate must be both "
+			    "strings or lists of the same length",
+			    ctx);
+	if (!list) {
+		if (get_file(p, g, ctx, "ocsp_response", &v) > 0 && nc == 1)
+			tc->keypairs[0].ocsp = v;
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(s, (unsigned)i);
+		if ((v = config_setting_get_string(e)) == NULL) {
+			ks_conf_err(p, e,
+				    "%s: ocsp_response #%d must be a string",
+				    ctx, i + 1);
+			continue;
+		}
+		if (v[0] == '\0')
+			continue;
+		if ((v = ks_conf_abspath(p, e, v)) == NULL ||
+		    ks_conf_check_file(p, e, ctx, "ocsp_response", v) < 0)
+			continue;
+		if (i < nc)
+			tc->keypairs[i].ocsp = v;
+	}
 }
 
 static void
@@ -191,7 +251,7 @@ parse_tls(struct ks_conf_parse *p, const config_setting_t *g,
 	static const char *const known[] = {
 		"certificate", "key", "sni", "priority", "client_ca",
 		"verify_client", "alpn", "handshake_timeout",
-		"session_tickets", NULL};
+		"session_tickets", "ocsp_response", NULL};
 	/* clang-format on */
 	const config_setting_t *cs, *ks, *sni, *s;
 	struct ks_tls_conf *tc;
@@ -245,6 +305,7 @@ parse_tls(struct ks_conf_parse *p, const config_setting_t *g,
 		tc->keypairs[i].key = ks_conf_abspath(p, ks, str_elem(ks, i));
 	}
 	tc->nkeypairs = (size_t)nc;
+	parse_ocsp(p, g, ctx, nc, tc);
 	for (i = 0; i < nsni; i++)
 		parse_sni(p, config_setting_get_elem(sni, (unsigned)i),
 			  (unsigned)i, lctx, ctx, tc);

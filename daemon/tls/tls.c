@@ -81,6 +81,43 @@ ks_tls_ctx_free(struct ks_tls_ctx *ctx)
 	free(ctx);
 }
 
+/* Staples kp->ocsp for the certificate chain idx.  GnuTLS takes a DER
+ * response only for a certificate of that chain (it compares issuer and
+ * serial number; the signature is left to the client) and only while it is
+ * current: an expired one, or one saying revoked, is refused here; one
+ * that expires later is no longer sent from then on.  0, or -1 with the
+ * reason in err. */
+static int
+load_ocsp(gnutls_certificate_credentials_t creds, unsigned idx,
+	  const struct ks_tls_keypair *kp, char *err, size_t errlen)
+{
+	const char *why;
+	int rc;
+
+	rc = gnutls_certificate_set_ocsp_status_request_file2(
+		creds, kp->ocsp, idx, GNUTLS_X509_FMT_DER);
+	/* Position 0 of the chain is the server certificate: the one whose
+	 * response TLS 1.2 staples. */
+	if (rc >= 0 &&
+	    gnutls_certificate_get_ocsp_expiration(creds, idx, 0, 0) >= 0)
+		return 0;
+	if (rc >= 0)
+		why = "GnuTLS kept no response for the server certificate (is it "
+		      "one for a CA of the chain, or one without nextUpdate "
+		      "older than 15 days?)";
+	else if (rc == GNUTLS_E_OCSP_MISMATCH_WITH_CERTS)
+		why = "it is not for this certificate (issuer or serial number "
+		      "differ)";
+	else if (rc == GNUTLS_E_EXPIRED)
+		why = "it has expired (nextUpdate is past) or says the "
+		      "certificate is revoked";
+	else
+		why = gnutls_strerror(rc);
+	snprintf(err, errlen, "ocsp_response %s for certificate %s: %s",
+		 kp->ocsp, kp->certificate, why);
+	return -1;
+}
+
 int
 ks_tls_ctx_new(const struct ks_tls_conf *tc, struct ks_tls_ctx **out, char *err,
 	       size_t errlen)
@@ -102,6 +139,8 @@ ks_tls_ctx_new(const struct ks_tls_conf *tc, struct ks_tls_ctx **out, char *err,
 		snprintf(err, errlen, "credentials: %s", gnutls_strerror(rc));
 		goto fail;
 	}
+	/* Key loading returns the index of the chain, for its OCSP response. */
+	gnutls_certificate_set_flags(ctx->creds, GNUTLS_CERTIFICATE_API_V2);
 	for (i = 0; i < tc->nkeypairs; i++) {
 		const struct ks_tls_keypair *kp = &tc->keypairs[i];
 
@@ -112,6 +151,9 @@ ks_tls_ctx_new(const struct ks_tls_conf *tc, struct ks_tls_ctx **out, char *err,
 				 kp->certificate, kp->key, gnutls_strerror(rc));
 			goto fail;
 		}
+		if (kp->ocsp != NULL &&
+		    load_ocsp(ctx->creds, (unsigned)rc, kp, err, errlen) != 0)
+			goto fail;
 	}
 	if (tc->client_ca != NULL) {
 		rc = gnutls_certificate_set_x509_trust_file(

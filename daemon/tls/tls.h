@@ -25,6 +25,7 @@ struct ks_tls_keypair {
 	const char *certificate; /* PEM chain */
 	const char *key;         /* PEM private key */
 	const char *name;        /* sni entries: the server name, else NULL */
+	const char *ocsp;        /* DER OCSP response to staple, or NULL */
 };
 
 /* A listener's `tls` group, validated by conf.c (strings point into the
@@ -44,14 +45,25 @@ struct ks_tls_conf {
 	bool session_tickets;
 };
 
-#define KS_TLS_DEFAULT_PRIORITY "NORMAL:-VERS-TLS1.0:-VERS-TLS1.1:%SERVER_PRECEDENCE"
+/* The default `priority`, after Mozilla's "intermediate" profile: TLS 1.3
+ * and 1.2 only; AEAD ciphers only, AES-256-GCM, ChaCha20-Poly1305 and
+ * AES-128-GCM (no CBC suites with their HMAC record MACs, no AES-CCM);
+ * TLS 1.2 key exchange by ECDHE only (no RSA key transport, no DHE), and
+ * no finite-field groups for TLS 1.3 either; the server's order wins.  The
+ * rest (signature algorithms, elliptic curves) is NORMAL's. */
+#define KS_TLS_DEFAULT_PRIORITY                                         \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:"                   \
+	"-CIPHER-ALL:+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-GCM:"     \
+	"-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-GROUP-DH-ALL:" \
+	"%SERVER_PRECEDENCE"
 
 struct ks_tls_ctx;
 
 /* Builds the credentials: loads every certificate and key (a key that does
- * not match its certificate is an error), the client CA file, checks the
- * priority string.  On failure returns -1 with a message naming the file
- * or setting in err. */
+ * not match its certificate is an error) and the OCSP response to staple
+ * with each (one that is not for that certificate, or expired, is an
+ * error), the client CA file, checks the priority string.  On failure
+ * returns -1 with a message naming the file or setting in err. */
 int ks_tls_ctx_new(const struct ks_tls_conf *tc, struct ks_tls_ctx **out,
 		   char *err, size_t errlen);
 void ks_tls_ctx_free(struct ks_tls_ctx *ctx);

@@ -16,6 +16,11 @@ test time into a temporary directory, once per test process.
 
 Every "localhost" server certificate carries SAN DNS:localhost and
 IP:127.0.0.1.  All values are absolute file paths.
+
+    tlscerts.ocsp_response(c.rsa_cert, path, days=7)
+
+writes an OCSP response (DER) for one of the CA's certificates to path, made
+with `openssl ocsp` acting as the CA's own responder.
 """
 
 import atexit
@@ -26,6 +31,7 @@ import tempfile
 import unittest
 
 CERTTOOL = shutil.which("certtool")
+OPENSSL = shutil.which("openssl")
 
 CLIENT_SUBJECT_CN = "kstest client"
 
@@ -145,6 +151,49 @@ def generate(d):
 
     c.spare_key = _key(d, "spare", "rsa")
     return c
+
+
+def _openssl(args):
+    if OPENSSL is None:
+        raise unittest.SkipTest("openssl is not installed")
+    p = subprocess.run([OPENSSL] + args, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=120)
+    if p.returncode != 0:
+        raise RuntimeError("openssl %s failed (%d): %s" % (
+            " ".join(args), p.returncode,
+            p.stderr.decode("utf-8", "replace")))
+    return p.stdout.decode()
+
+
+_ocsp_count = [0]
+
+
+def ocsp_response(cert, path, days=7, revoked=False):
+    """Writes to path the DER OCSP response for cert, a certificate of the
+    set signed by its CA, that the CA gives as its own responder (`openssl
+    ocsp` with an index.txt): status good (or revoked), valid for `days`
+    days from now.  Returns path."""
+    c = certs()
+    _ocsp_count[0] += 1
+    d = os.path.join(c.dir, "ocsp%d" % _ocsp_count[0])
+    os.mkdir(d)
+    serial = _openssl(["x509", "-in", cert, "-noout", "-serial"])
+    serial = serial.strip().split("=", 1)[1]
+    # V(alid) or R(evoked), expiry, revocation time, serial, file, subject
+    # (only the serial and the status matter to `openssl ocsp`).
+    entry = ["R", "491231235959Z", "240101000000Z"] if revoked else \
+        ["V", "491231235959Z", ""]
+    index = os.path.join(d, "index.txt")
+    with open(index, "w") as f:
+        f.write("\t".join(entry + [serial, "unknown", "/CN=test"]) + "\n")
+    req = os.path.join(d, "req.der")
+    _openssl(["ocsp", "-issuer", c.ca, "-cert", cert, "-no_nonce",
+              "-reqout", req])
+    _openssl(["ocsp", "-index", index, "-rsigner", c.ca, "-rkey", c.ca_key,
+              "-CA", c.ca, "-reqin", req, "-respout", path,
+              "-ndays", str(days)])
+    return path
 
 
 def certs():
