@@ -42,6 +42,7 @@ struct ks_stats {
 	uint64_t datagrams_truncated; /* larger than max_datagram_size */
 	uint64_t datagram_errors;     /* failed recvmmsg/sendmsg */
 	uint64_t datagrams_dropped;   /* to a broadcast address, not wanted */
+	uint64_t datagrams_rate_limited; /* over max_datagram_rate */
 	uint64_t refused_acl;    /* closed at once: the access list */
 	uint64_t refused_source; /* closed at once: max_connections_per_source */
 	uint64_t refused_rate;   /* closed at once: connection_rate */

@@ -544,6 +544,7 @@ ks_conn_start_session(struct ks_worker *wk, struct ks_lconf *lc,
 		c->wk = wk;
 		c->lc = lc;
 		c->admit = (struct ks_admit)KS_ADMIT_INIT;
+		c->admit.lkey = l->lkey;
 		if ((c->session = ks_dsock_attach(c, l)) != NULL)
 			co = ks_coro_new(&wk->sched, handler_main, c,
 					 main_done, c);

@@ -382,6 +382,33 @@ dest_info(struct ks_dsock *ds, struct msghdr *h, ks_dgram *d)
 	}
 }
 
+static struct ks_lograte rate_log =
+	KS_LOGRATE_INIT("datagrams over max_datagram_rate");
+
+/* max_datagram_rate: the source's budget across every worker (zone.h);
+ * what is over it is dropped unseen, counted and logged rate-limited. */
+static bool
+over_rate(struct ks_conn *c, const ks_dgram *d)
+{
+	struct ks_worker *wk = c->wk;
+	char who[KS_ADDRSTRLEN];
+	uint64_t src;
+
+	if (!ks_zone_source((const struct sockaddr *)&d->peer, &src) ||
+	    ks_zone_rate(&wk->zu, KS_ZD_DGRAM_RATE, c->admit.lkey, src,
+			 (uint32_t)c->lc->max_datagram_rate) != KS_ZONE_OVER)
+		return false;
+	if (ks_lograte_allow(&rate_log, KS_LOG_INFO,
+			     &wk->stats->log_suppressed)) {
+		ks_addr_format((const struct sockaddr *)&d->peer, d->peer_len,
+			       who, sizeof(who));
+		ks_conn_log(c, KS_LOG_INFO, "dropped a datagram from %s: over "
+			    "max_datagram_rate %d", who,
+			    c->lc->max_datagram_rate);
+	}
+	return true;
+}
+
 /* Hands out the next datagram of the ring. */
 static int
 take(struct ks_dsock *ds, ks_dgram *d)
@@ -406,6 +433,10 @@ take(struct ks_dsock *ds, ks_dgram *d)
 	 * from every host on the subnet: only where asked for. */
 	if ((d->flags & KS_DGRAM_BROADCAST) && !c->lc->broadcast) {
 		wk->stats->datagrams_dropped++;
+		return DROPPED;
+	}
+	if (ds->session && c->lc->max_datagram_rate > 0 && over_rate(c, d)) {
+		wk->stats->datagrams_rate_limited++;
 		return DROPPED;
 	}
 	wk->stats->datagrams_in++;

@@ -344,6 +344,46 @@ def send_quietly(sock, total, chunk=b"x" * 65536):
     return sent
 
 
+class Datagrams(HostileCase):
+    def test_max_datagram_rate_per_source(self):
+        """max_datagram_rate: a flood from one source is answered up to
+        its budget (the burst plus the rate times the flood's duration,
+        measured), the rest dropped unseen; another source is answered.
+        One worker, so that the second source's answer comes after every
+        answer to the first (one socket, in order)."""
+        d = self.start_daemon([{"name": "u", "protocol": "udp",
+                                "address": "127.0.0.1", "port": 0,
+                                "handler": "echo", "max_datagram_rate": 5}],
+                              workers=1)
+        addr = d.address("u")
+        a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        a.bind(("127.0.0.1", 0))
+        b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        b.bind(("127.0.0.2", 0))
+        b.settimeout(30)
+        mark = d.mark()
+        t0 = time.monotonic()
+        for i in range(100):
+            a.sendto(b"d%d" % i, addr)
+        b.sendto(b"marker", addr)
+        self.assertEqual(b.recv(100), b"marker")
+        elapsed = time.monotonic() - t0
+        a.setblocking(False)
+        answered = 0
+        while True:
+            try:
+                a.recv(100)
+                answered += 1
+            except BlockingIOError:
+                break
+        self.assertGreaterEqual(answered, 5)
+        self.assertLessEqual(answered, 5 + 5 * elapsed + 1)
+        d.wait_for_log(r"dropped a datagram from 127\.0\.0\.1:\d+: over "
+                       r"max_datagram_rate 5", since=mark)
+        a.close()
+        b.close()
+
+
 class Memory(HostileCase):
     def test_100mb_line_rejected_with_bounded_memory(self):
         """A 100 MB line without a newline: refused at max_line_length
