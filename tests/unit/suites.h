@@ -14,5 +14,6 @@ Suite *ks_suite_conf_udp(void);
 Suite *ks_suite_resolver(void);
 Suite *ks_suite_proc(void);
 Suite *ks_suite_conf_read(void);
+Suite *ks_suite_proxy(void);
 
 #endif
