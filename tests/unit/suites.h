@@ -15,5 +15,6 @@ Suite *ks_suite_resolver(void);
 Suite *ks_suite_proc(void);
 Suite *ks_suite_conf_read(void);
 Suite *ks_suite_zone(void);
+Suite *ks_suite_proxy(void);
 
 #endif
