@@ -348,6 +348,7 @@ ks_conf_unref(struct ks_conf *conf)
 		ks_loader_close(&lc->plugin);
 		free(lc->handler_path);
 		free(lc->mcast);
+		ks_conf_acl_free(lc);
 		ks_conf_tls_free(lc);
 	}
 	free(conf->listeners);

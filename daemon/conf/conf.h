@@ -20,6 +20,7 @@
 struct ks_tls_client_cache;
 struct ks_lsock;
 struct ks_conf_text;
+struct ks_acl;
 
 /* daemon.workers: at most this many worker processes per generation. */
 #define KS_MAX_WORKERS 128
@@ -64,6 +65,9 @@ struct ks_lconf {
 	double handshake_timeout; /* PROXY + TLS, a hard cap; default 10 */
 	double write_timeout;   /* output not read for this long; default 60 */
 	double session_timeout; /* a cap on the whole connection; 0 = none */
+	bool proxy_protocol;    /* a PROXY header first (phase.h) */
+	struct ks_acl *proxy_from; /* who may send it (allow rules only) */
+	struct ks_acl *acl;     /* allow and deny, NULL: everyone (acl.h) */
 	/* Limits (admit.h); -1: the daemon's value */
 	int max_connections;    /* this listener's; 0 = none */
 	int max_connections_per_source; /* 0 = none; -1 (daemon's -1): derived */

@@ -121,6 +121,15 @@ void ks_conf_key_mcast_if(struct ks_conf_parse *, const config_setting_t *,
 void ks_conf_udp_finish(struct ks_conf_parse *p, const config_setting_t *g,
 			const char *ctx, struct ks_lconf *lc);
 
+/* conf_acl.c: allow, deny (lc->acl), proxy_protocol_from. */
+void ks_conf_key_allow(struct ks_conf_parse *, const config_setting_t *,
+		       const char *, void *);
+void ks_conf_key_deny(struct ks_conf_parse *, const config_setting_t *,
+		      const char *, void *);
+void ks_conf_key_proxy_from(struct ks_conf_parse *, const config_setting_t *,
+			    const char *, void *);
+void ks_conf_acl_free(struct ks_lconf *lc);
+
 /* Frees lc->tls and lc->tls_ctx. */
 void ks_conf_tls_free(struct ks_lconf *lc);
 

@@ -76,6 +76,18 @@ const struct ks_key ks_listener_keys[] = {
 	       write_timeout), .def_seconds = 60 },
 	{ LKEY("session_timeout", KS_KEY_SECONDS, KS_SCOPE_STREAM, KS_AT_CONN,
 	       session_timeout), .def_seconds = 0 },
+	{ LKEY("proxy_protocol", KS_KEY_BOOL, KS_SCOPE_TCP, KS_AT_CONN,
+	       proxy_protocol), BOOLV(0) },
+	{ LKEY("proxy_protocol_from", KS_KEY_CUSTOM, KS_SCOPE_TCP, KS_AT_CONN,
+	       proxy_from), .parse = ks_conf_key_proxy_from },
+	{ LKEY("allow", KS_KEY_CUSTOM, KS_SCOPE_INET, KS_AT_CONN, acl),
+	  .parse = ks_conf_key_allow,
+	  .misplaced = "allow does not apply to unix listeners: use the "
+		       "socket file's mode, user and group" },
+	{ LKEY("deny", KS_KEY_CUSTOM, KS_SCOPE_INET, KS_AT_CONN, acl),
+	  .parse = ks_conf_key_deny,
+	  .misplaced = "deny does not apply to unix listeners: use the "
+		       "socket file's mode, user and group" },
 	{ LKEY("max_connections", KS_KEY_INT, KS_SCOPE_STREAM, KS_AT_CONN,
 	       max_connections), INTV(0, INT_MAX, 0) },
 	/* -1 (not a value one can write): the daemon's */

@@ -49,6 +49,7 @@ struct ks_stats {
 	uint64_t limit_waits;    /* accepting paused at max_connections */
 	uint64_t fd_waits;       /* accepting paused: descriptors ran low */
 	uint64_t log_suppressed; /* rate-limited log messages not written */
+	uint64_t proxy_errors;   /* PROXY headers bad, partial, untrusted */
 	uint64_t buffer_refused; /* buffer memory refused (max_buffer_memory) */
 	uint64_t active; /* a gauge: connections (and udp sessions) open now */
 };

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "acl.h"
 #include "admit.h"
 #include "conf.h"
 #include "conn.h"
@@ -114,10 +115,12 @@ source_str(const struct sockaddr *sa, char *buf, size_t len)
 	snprintf(buf, len, "%s/64", host);
 }
 
+/* Counts a refusal and logs it, rate-limited; `what` and `value` say
+ * why ("at max_connections_per_source", "50"). */
 static int
 refuse(struct ks_worker *wk, const struct ks_lconf *lc,
-       const struct sockaddr *peer, uint64_t *counter, const char *fmt,
-       unsigned value)
+       const struct sockaddr *peer, uint64_t *counter, const char *what,
+       const char *value)
 {
 	char who[INET6_ADDRSTRLEN + 8];
 
@@ -125,10 +128,47 @@ refuse(struct ks_worker *wk, const struct ks_lconf *lc,
 	if (ks_lograte_allow(&refused_log, KS_LOG_INFO,
 			     &wk->stats->log_suppressed)) {
 		source_str(peer, who, sizeof(who));
-		ks_log(KS_LOG_INFO, "listener %s: refused %s: %s %u", lc->name,
-		       who, fmt, value);
+		ks_log(KS_LOG_INFO, "listener %s: refused %s: %s %s", lc->name,
+		       who, what, value);
 	}
 	return -1;
+}
+
+static int
+refuse_n(struct ks_worker *wk, const struct ks_lconf *lc,
+	 const struct sockaddr *peer, uint64_t *counter, const char *what,
+	 unsigned value)
+{
+	char v[16];
+
+	snprintf(v, sizeof(v), "%u", value);
+	return refuse(wk, lc, peer, counter, what, v);
+}
+
+/* The access list's verdict, the refusal logged with the rule. */
+static int
+check_acl(struct ks_worker *wk, const struct ks_lconf *lc,
+	  const struct ks_acl *acl, const struct sockaddr *peer,
+	  uint64_t *counter, const char *what)
+{
+	const struct ks_cidr *rule = NULL;
+	char r[KS_CIDR_STRLEN + 16];
+
+	if (acl == NULL || ks_acl_check(acl, peer, &rule) == KS_ACL_ALLOW)
+		return 0;
+	if (rule != NULL)
+		ks_cidr_format(rule, r, sizeof(r));
+	else
+		snprintf(r, sizeof(r), "(no allow rule matches)");
+	return refuse(wk, lc, peer, counter, what, r);
+}
+
+int
+ks_admit_proxy(struct ks_worker *wk, const struct ks_lconf *lc,
+	       const struct sockaddr *peer)
+{
+	return check_acl(wk, lc, lc->proxy_from, peer, &wk->stats->proxy_errors,
+			 "not in proxy_protocol_from");
 }
 
 int
@@ -140,17 +180,21 @@ ks_admit_check(struct ks_worker *wk, const struct ks_lconf *lc,
 
 	if (!ks_zone_source(peer, &src))
 		return 0; /* unix sockets: no source */
+	if (check_acl(wk, lc, lc->acl, peer, &wk->stats->refused_acl,
+		      "denied by") != 0)
+		return -1;
 	if (lc->connection_rate > 0 &&
 	    ks_zone_rate(&wk->zu, KS_ZD_CONN_RATE, a->lkey, src,
 			 (uint32_t)lc->connection_rate) == KS_ZONE_OVER)
-		return refuse(wk, lc, peer, &wk->stats->refused_rate,
-			      "over connection_rate", (unsigned)lc->connection_rate);
+		return refuse_n(wk, lc, peer, &wk->stats->refused_rate,
+				"over connection_rate",
+				(unsigned)lc->connection_rate);
 	per_source = ks_admit_per_source(wk, lc);
 	if (per_source > 0 &&
 	    ks_zone_count_acquire(&wk->zu, KS_ZD_SOURCE, a->lkey, src, per_source,
 				  &a->source) == KS_ZONE_OVER)
-		return refuse(wk, lc, peer, &wk->stats->refused_source,
-			      "at max_connections_per_source", per_source);
+		return refuse_n(wk, lc, peer, &wk->stats->refused_source,
+				"at max_connections_per_source", per_source);
 	return 0;
 }
 

@@ -50,6 +50,11 @@ int ks_admit_reserve(struct ks_listener *l, struct ks_admit *a);
 int ks_admit_check(struct ks_worker *wk, const struct ks_lconf *lc,
 		   struct ks_admit *a, const struct sockaddr *peer);
 
+/* A proxy_protocol listener's accept-time check: is the peer one of
+ * proxy_protocol_from?  0, or -1 (counted, logged rate-limited). */
+int ks_admit_proxy(struct ks_worker *wk, const struct ks_lconf *lc,
+		   const struct sockaddr *peer);
+
 /* Gives back what *a holds (idempotent). */
 void ks_admit_release(struct ks_worker *wk, struct ks_admit *a);
 

@@ -234,6 +234,12 @@ set_reset(int fd)
 		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
+void
+ks_conn_reset(struct ks_conn *c)
+{
+	set_reset(c->st.fd);
+}
+
 /*
  * A hard deadline passed: the connection ends now.  A handler still at
  * work loses its socket (its calls return KS_ECLOSED) and is cancelled

@@ -113,6 +113,10 @@ struct ks_conn *ks_conn_start_session(struct ks_worker *wk, struct ks_lconf *lc,
 void ks_conn_handshake_begin(struct ks_conn *c);
 void ks_conn_handshake_end(struct ks_conn *c);
 
+/* Refused in a phase: the socket is reset (RST) when it closes, so that
+ * neither side keeps state for it. */
+void ks_conn_reset(struct ks_conn *c);
+
 /* Shutdown: wakes every waiting coroutine with KS_ECANCELED; from then on
  * suspending calls fail at once with KS_ECANCELED. */
 void ks_conn_cancel(struct ks_conn *c);

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "conf.h"
 #include "conn.h"
 #include "coro.h"
@@ -433,6 +434,13 @@ take(struct ks_dsock *ds, ks_dgram *d)
 	 * from every host on the subnet: only where asked for. */
 	if ((d->flags & KS_DGRAM_BROADCAST) && !c->lc->broadcast) {
 		wk->stats->datagrams_dropped++;
+		return DROPPED;
+	}
+	/* A udp listener's allow and deny: per datagram, unseen. */
+	if (ds->session && c->lc->acl != NULL &&
+	    ks_acl_check(c->lc->acl, (const struct sockaddr *)&d->peer, NULL) ==
+		    KS_ACL_DENY) {
+		wk->stats->refused_acl++;
 		return DROPPED;
 	}
 	if (ds->session && c->lc->max_datagram_rate > 0 && over_rate(c, d)) {

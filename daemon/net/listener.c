@@ -232,8 +232,12 @@ accept_some(struct ks_listener *l, int max)
 		/* In the reserve: serve this one, then pause. */
 		if (fd >= wk->fd_reserve_from)
 			fd_shortage(wk, 0);
-		if (ks_admit_check(wk, l->lc, &adm,
-				   (struct sockaddr *)&peer) != 0) {
+		/* Behind a proxy the checks wait for the client's address
+		 * (the proxy phase); here: is the proxy one we trust? */
+		if ((l->lc->proxy_protocol
+			     ? ks_admit_proxy(wk, l->lc, (struct sockaddr *)&peer)
+			     : ks_admit_check(wk, l->lc, &adm,
+					      (struct sockaddr *)&peer)) != 0) {
 			close_reset(fd);
 			ks_admit_release(wk, &adm);
 			continue;

@@ -55,6 +55,10 @@ struct ks_tls_info {
 	 * body; one read() into this buffer usually serves both. */
 	size_t roff, rlen;
 	unsigned char rbuf[2048];
+	/* What an earlier phase (the PROXY header's) read past its own
+	 * bytes: the start of the ClientHello, served before the socket. */
+	unsigned char *pre;
+	size_t pre_off, pre_len;
 	const char *version, *cipher;
 	char *sni, *alpn, *subject;
 	int verified;
@@ -214,6 +218,7 @@ ks_tls_info_free(struct ks_tls_info *t)
 	free(t->sni);
 	free(t->alpn);
 	free(t->subject);
+	free(t->pre);
 	free(t);
 }
 
@@ -312,7 +317,7 @@ tls_pending(struct ks_stream *st)
 {
 	struct ks_tls_info *t = info_of(st);
 
-	return gnutls_record_check_pending(t->sess) + t->rlen;
+	return gnutls_record_check_pending(t->sess) + t->rlen + t->pre_len;
 }
 
 static const struct ks_transport tls_transport = {
@@ -423,6 +428,13 @@ tls_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
 	ssize_t n;
 	size_t take;
 
+	if (t->pre_len > 0) {
+		take = KS_MIN(len, t->pre_len);
+		memcpy(data, t->pre + t->pre_off, take);
+		t->pre_off += take;
+		t->pre_len -= take;
+		return (ssize_t)take;
+	}
 	if (t->rlen == 0) {
 		/* A big request (the body of a large record) goes straight
 		 * into GnuTLS's buffer. */
@@ -517,6 +529,19 @@ ks_tls_accept(struct ks_tls_ctx *ctx, struct ks_stream *st)
 		ks_conn_log(c, KS_LOG_ERR, "TLS: session setup: %s",
 			    gnutls_strerror(rc));
 		return -1;
+	}
+	/* Bytes already in the input buffer (read with a PROXY header) are
+	 * the handshake's: GnuTLS reads them first.  The buffer itself is
+	 * for plain text from now on. */
+	if (st->in.buf.len > 0) {
+		if ((t->pre = malloc(st->in.buf.len)) == NULL) {
+			ks_conn_log(c, KS_LOG_ERR, "TLS: out of memory");
+			return -1;
+		}
+		memcpy(t->pre, ks_buf_head(&st->in.buf), st->in.buf.len);
+		t->pre_len = st->in.buf.len;
+		ks_buf_consume(&st->in.buf, st->in.buf.len);
+		ks_buf_release(&st->in.buf, &st->wk->pool);
 	}
 	/* The connection's handshake deadline (phase.h) bounds it all. */
 	for (;;) {
