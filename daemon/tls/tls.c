@@ -331,6 +331,17 @@ static const struct ks_transport tls_transport = {
 
 /* ---- the handshake ----------------------------------------------------- */
 
+/* Anyone who reaches the port can make a handshake fail: those messages
+ * are rate-limited (the counters count every one). */
+static struct ks_lograte fail_log = KS_LOGRATE_INIT("failed TLS handshakes");
+
+static bool
+fail_log_ok(struct ks_conn *c)
+{
+	return ks_lograte_allow(&fail_log, KS_LOG_INFO,
+				&c->wk->stats->log_suppressed) != 0;
+}
+
 static char *
 datum_str(const unsigned char *p, size_t n)
 {
@@ -387,8 +398,9 @@ collect_info(struct ks_tls_ctx *ctx, struct ks_tls_info *t, struct ks_conn *c)
 	if (certs == NULL || ncerts == 0) {
 		t->verified = 0;
 		if (ctx->verify == KS_TLS_VERIFY_REQUIRE) {
-			ks_conn_log(c, KS_LOG_INFO,
-				    "TLS: no client certificate (required)");
+			if (fail_log_ok(c))
+				ks_conn_log(c, KS_LOG_INFO, "TLS: no client "
+					    "certificate (required)");
 			/* Tell the client why (TLS 1.3 clients have finished
 			 * their handshake by now and would only see EOF). */
 			gnutls_alert_send(sess, GNUTLS_AL_FATAL,
@@ -411,9 +423,12 @@ collect_info(struct ks_tls_ctx *ctx, struct ks_tls_info *t, struct ks_conn *c)
 
 		gnutls_certificate_verification_status_print(
 			status, GNUTLS_CRT_X509, &why, 0);
-		ks_conn_log(c, KS_LOG_INFO, "TLS: client certificate %s rejected: %s",
-			    t->subject ? t->subject : "?",
-			    why.data ? (char *)why.data : "verification failed");
+		if (fail_log_ok(c))
+			ks_conn_log(c, KS_LOG_INFO,
+				    "TLS: client certificate %s rejected: %s",
+				    t->subject ? t->subject : "?",
+				    why.data ? (char *)why.data
+					     : "verification failed");
 		gnutls_free(why.data);
 		gnutls_alert_send(sess, GNUTLS_AL_FATAL, GNUTLS_A_BAD_CERTIFICATE);
 		return -1;
@@ -554,9 +569,10 @@ ks_tls_accept(struct ks_tls_ctx *ctx, struct ks_stream *st)
 									 : EV_READ);
 			if (wait == KS_ETIMEDOUT) {
 				c->wk->stats->tls_failures++;
-				ks_conn_log(c, KS_LOG_INFO,
-					    "TLS handshake timed out after %gs",
-					    c->lc->handshake_timeout);
+				if (fail_log_ok(c))
+					ks_conn_log(c, KS_LOG_INFO,
+						    "TLS handshake timed out after %gs",
+						    c->lc->handshake_timeout);
 				return -1;
 			}
 			if (wait != KS_OK)
@@ -566,8 +582,9 @@ ks_tls_accept(struct ks_tls_ctx *ctx, struct ks_stream *st)
 		if (!gnutls_error_is_fatal(rc))
 			continue; /* a warning alert */
 		c->wk->stats->tls_failures++;
-		ks_conn_log(c, KS_LOG_INFO, "TLS handshake failed: %s",
-			    gnutls_strerror(rc));
+		if (fail_log_ok(c))
+			ks_conn_log(c, KS_LOG_INFO, "TLS handshake failed: %s",
+				    gnutls_strerror(rc));
 		/* Best effort: the client learns the reason from an alert. */
 		(void)gnutls_alert_send_appropriate(t->sess, rc);
 		return -1;

@@ -442,6 +442,163 @@ class Memory(HostileCase):
             s.close()
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Sockets(HostileCase):
+    def test_half_open_and_reset_connections(self):
+        """Half-closed clients still get their answer; clients that reset
+        in the middle of the daemon's writes (chargen writes without
+        end) cost it nothing but the connection."""
+        d = self.start_daemon([{"name": "hello", "handler": "hello"},
+                               {"name": "chargen", "handler": "chargen"},
+                               {"name": "echo", "handler": "echo"}])
+        for _ in range(20):
+            s = d.connect("hello")
+            self.assertLine(s, "Please enter your name")
+            s.sendall(b"half\n")
+            s.shutdown(socket.SHUT_WR)
+            self.assertLine(s, "Hello, half!")
+            self.assertEOF(s)
+            s.close()
+        mark = d.mark()
+        for _ in range(100):
+            s = d.connect("chargen")
+            self.assertTrue(s.recv(1000))
+            kstest.set_linger_rst(s)
+            s.close()
+        for _ in range(50):
+            s = d.connect("echo")
+            s.sendall(b"x" * 100000)
+            kstest.set_linger_rst(s)
+            s.close()
+        self.assertServed(d)
+        # Resets are routine: not one error or warning line for them.
+        bad = [l for l in d.lines[mark:] if ": error: " in l or
+               ": warn: " in l]
+        self.assertEqual(bad, [])
+
+    def test_fd_exhaustion_under_nofile_48(self):
+        """Under `prlimit --nofile=48` clients hold every descriptor the
+        worker has: it pauses accepting (no spinning: its CPU time over
+        the exhaustion stays a small part of the wall time), keeps serving
+        what it has, and accepts the waiting clients by itself once
+        descriptors free up."""
+        os.mkdir(os.path.join(self.tmpdir, "nofile"))
+        # (the per-source default derived from 48 descriptors, 16, would
+        # refuse this one source first: off, to reach the exhaustion)
+        d = kstest.Daemon([{"name": "hello", "handler": "hello",
+                            "backlog": 512,
+                            "max_connections_per_source": 0}],
+                          tmpdir=os.path.join(self.tmpdir, "nofile"),
+                          workers=1)
+        self.daemons.append(d)
+        d.start(prefix=["prlimit", "--nofile=48"])
+        pid, = d.wait_workers(1)
+        mark = d.mark()
+        held = []
+        for _ in range(100):
+            s = d.connect("hello", timeout=60)
+            held.append(s)
+        d.wait_for_log(r"every listener of this worker pauses", since=mark)
+        served = [s for s in held
+                  if select_readable(s)]
+        waiting = [s for s in held if s not in served]
+        self.assertTrue(served and waiting, "%d served" % len(served))
+        for s in served:
+            self.assertLine(s, "Please enter your name")
+        # What it has still works.
+        served[0].sendall(b"still\n")
+        self.assertLine(served[0], "Hello, still!")
+        # A second of exhaustion (a measurement, not a wait for anything).
+        c0, t0 = cpu_seconds(pid), time.monotonic()
+        time.sleep(1.0)
+        cpu, wall = cpu_seconds(pid) - c0, time.monotonic() - t0
+        self.assertLess(cpu, 0.5 * wall, "%.2f s of CPU in %.2f s" %
+                        (cpu, wall))
+        # Free them: the waiting clients are served without any help.
+        for s in served:
+            s.close()
+        for s in waiting:
+            self.assertLine(s, "Please enter your name")
+            s.close()
+        d.wait_for_log(r"descriptors available again", since=mark)
+
+
+def select_readable(s, timeout=0.5):
+    """Has the daemon written to s (it was accepted)?  The greeting is
+    written at accept; a client still in the backlog has nothing."""
+    import select
+    r, _, _ = select.select([s], [], [], timeout)
+    return bool(r)
+
+
+class TLSAbuse(HostileCase):
+    def test_random_bytes_and_truncated_handshakes(self):
+        """Garbage and half handshakes at a TLS listener: each fails on
+        its own, the failures are counted and their log lines
+        rate-limited, and a real client is served meanwhile."""
+        import ssl
+        import tlscerts
+        certs = tlscerts.certs()
+        d = self.start_daemon([
+            {"name": "echo", "handler": "echo"},
+            {"name": "tls", "handler": "echo", "handshake_timeout": 5,
+             "tls": {"certificate": certs.ec_cert, "key": certs.ec_key}}])
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        probe = ctx.wrap_bio(inc, out)
+        try:
+            probe.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        hello = out.read()
+        mark = d.mark()
+        t0 = time.monotonic()
+        for i in range(300):
+            s = d.connect("tls", timeout=60)
+            if i % 3 == 0:
+                s.sendall(os.urandom(1 + i % 700))
+            elif i % 3 == 1:
+                s.sendall(hello[:1 + i % (len(hello) - 1)])
+            else:
+                s.sendall(b"\x16\x03\x01\x00\x05hello" + os.urandom(64))
+            # (no client waits out handshake_timeout here: that case is
+            # Handshake's; these end as soon as the daemon sees the end)
+            try:
+                s.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            try:
+                while s.recv(65536):
+                    pass
+            except ConnectionResetError:
+                pass
+            s.close()
+        elapsed = time.monotonic() - t0
+        with socket.create_connection(d.address("tls"), timeout=30) as raw:
+            with ctx.wrap_socket(raw) as t:
+                t.sendall(b"real client\n")
+                got = b""
+                while not got.endswith(b"\n"):
+                    data = t.recv(100)
+                    self.assertTrue(data)
+                    got += data
+                self.assertEqual(got, b"real client\n")
+        failures = sum("TLS handshake failed" in l for l in d.lines[mark:])
+        self.assertGreater(failures, 0)
+        # At most a burst of 10 per 5 s window (and two windows of edge).
+        self.assertLessEqual(failures, 10 * (elapsed / 5.0 + 2) * 2,
+                             "%d lines in %.1f s" % (failures, elapsed))
+        self.assertServed(d)
+
+
 class Handshake(HostileCase):
     def test_tls_handshake_trickle_is_capped(self):
         """A TLS client that trickles its ClientHello a byte at a time is
