@@ -272,7 +272,10 @@ KS_API void ks_conn_set_timeout(ks_conn *conn, double seconds);
 /* ---- Connection info ---------------------------------------------------- */
 
 /* Peer and local addresses; *len receives the address length.  For a Unix
- * socket the peer address is usually unnamed (sun_path empty). */
+ * socket the peer address is usually unnamed (sun_path empty).  On a
+ * listener with proxy_protocol they are the addresses the PROXY header
+ * carried (the client's, and the one it connected to), when it carried
+ * any. */
 KS_API const struct sockaddr *ks_conn_peer(const ks_conn *conn, socklen_t *len);
 KS_API const struct sockaddr *ks_conn_local(const ks_conn *conn,
 					    socklen_t *len);
