@@ -64,8 +64,11 @@ proxy_run(struct ks_conn *c)
 	int rc;
 
 	for (;;) {
-		rc = ks_proxy_parse(ks_buf_head(&st->in.buf), st->in.buf.len, &h,
-				    &why);
+		/* (an empty buffer may have no memory at all) */
+		rc = st->in.buf.len == 0
+			     ? 0
+			     : ks_proxy_parse(ks_buf_head(&st->in.buf),
+					      st->in.buf.len, &h, &why);
 		if (rc > 0)
 			break;
 		if (rc < 0)

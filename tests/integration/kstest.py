@@ -65,6 +65,20 @@ _LISTEN_RE = re.compile(
     r"listener (\S+) listening on (tcp|udp|unix) (.+?)\s*$")
 
 
+def _sanitized(path):
+    try:
+        with open(path, "rb") as f:
+            return b"AddressSanitizer" in f.read()
+    except OSError:
+        return False
+
+
+# Built with ASan: its allocator keeps freed memory in quarantine, so RSS
+# says nothing about what the daemon holds (tests that measure RSS say so
+# in other ways there).
+SANITIZED = _sanitized(KSOCKD)
+
+
 def plugin_so(name):
     """Absolute path of a test plugin, e.g. test_plugin("api")."""
     return os.path.join(TEST_PLUGIN_DIR, name + ".so")

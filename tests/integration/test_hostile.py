@@ -403,8 +403,9 @@ class Memory(HostileCase):
         reader.join(120)
         self.assertEqual(reply, [b"ERROR line too long"])
         grown = rss_kib(pid) - before
-        self.assertLess(grown, 32 * 1024, "RSS grew %d KiB for %d bytes "
-                        "sent" % (grown, sent))
+        if not kstest.SANITIZED:
+            self.assertLess(grown, 32 * 1024, "RSS grew %d KiB for %d "
+                            "bytes sent" % (grown, sent))
         self.assertServed(d)
         s.close()
 
@@ -433,10 +434,21 @@ class Memory(HostileCase):
             t.join(300)
         d.wait_for_log(r"closing: the worker's buffers hold \d+ bytes, "
                        r"max_buffer_memory is 67108864", since=mark)
-        # Some were refused: the cap holds.
-        peak = int(kstest.proc_status(pid)["VmHWM"].split()[0])
-        self.assertLess(peak - before, (64 + 48) * 1024,
-                        "peak RSS %d KiB over the start" % (peak - before))
+        # Some were refused, and what the buffers held stayed under the cap
+        # (the daemon's own account) ...
+        import re
+        held = [int(m.group(1)) for m in
+                (re.search(r"buffers hold (\d+) bytes", l)
+                 for l in d.lines[mark:]) if m]
+        self.assertTrue(held)
+        self.assertLessEqual(max(held), 64 << 20)
+        # ... and so did the process (not measurable under ASan, whose
+        # quarantine keeps freed memory).
+        if not kstest.SANITIZED:
+            peak = int(kstest.proc_status(pid)["VmHWM"].split()[0])
+            self.assertLess(peak - before, (64 + 48) * 1024,
+                            "peak RSS %d KiB over the start" %
+                            (peak - before))
         self.assertServed(d)
         for s in socks:
             s.close()
