@@ -272,7 +272,7 @@ note "make check (ASan+UBSan): $SUITE_PASSED passed, $SUITE_FAILED failed"
 # and for longer, is `make fuzz` (README, Testing).
 FUZZ_TMP=$(mktemp -d /tmp/ksockd-fuzz.XXXXXX)
 TMPDIRS+=("$FUZZ_TMP")
-FUZZ_TARGETS=(fuzz_line fuzz_conf fuzz_conf_read)
+FUZZ_TARGETS=(fuzz_line fuzz_conf fuzz_conf_read fuzz_proxy fuzz_cidr fuzz_buf)
 FUZZ_SEED=1
 
 fuzz_runs() {
@@ -280,6 +280,9 @@ fuzz_runs() {
 	fuzz_line) echo 8000000 ;;
 	fuzz_conf) echo 120000 ;;
 	fuzz_conf_read) echo 30000 ;;
+	fuzz_proxy) echo 200000 ;;
+	fuzz_cidr) echo 200000 ;;
+	fuzz_buf) echo 200000 ;;
 	esac
 }
 

@@ -16,5 +16,6 @@ Suite *ks_suite_proc(void);
 Suite *ks_suite_conf_read(void);
 Suite *ks_suite_zone(void);
 Suite *ks_suite_proxy(void);
+Suite *ks_suite_acl(void);
 
 #endif
