@@ -17,5 +17,6 @@ Suite *ks_suite_conf_read(void);
 Suite *ks_suite_zone(void);
 Suite *ks_suite_proxy(void);
 Suite *ks_suite_acl(void);
+Suite *ks_suite_conf_limits(void);
 
 #endif
