@@ -40,8 +40,7 @@
 
 /* The IPv4-mapped IPv6 prefix, ::ffff:0:0/96. */
 #define MAPPED_PREFIX 96
-static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0,
-					 0, 0, 0, 0, 0xff, 0xff};
+static const unsigned char mapped[12] = {[10] = 0xff, [11] = 0xff};
 
 struct acl_rule {
 	unsigned prefix;             /* of net: the first sort key */
@@ -53,7 +52,7 @@ struct acl_rule {
 struct acl_family {
 	struct acl_rule *rules; /* sorted, see above */
 	size_t n, cap;
-	size_t alen;            /* address bytes: 4 or 16 */
+	size_t alen; /* address bytes: 4 or 16 */
 	unsigned nlens;
 	unsigned char lens[129]; /* distinct prefix lengths, longest first */
 };
@@ -85,8 +84,8 @@ mask_to(unsigned char *dst, const unsigned char *src, size_t alen,
 	memcpy(dst, src, full);
 	if (full < alen) {
 		/* prefix % 8 == 0 shifts the whole byte out: 0. */
-		dst[full] = src[full] &
-			    (unsigned char)(0xff << (8 - prefix % 8));
+		dst[full] =
+			src[full] & (unsigned char)(0xff << (8 - prefix % 8));
 		memset(dst + full + 1, 0, alen - full - 1);
 	}
 }
@@ -216,9 +215,8 @@ ks_acl_new(void)
 
 /* <0, 0, >0 as (prefix, net, v) sorts before, with or after r. */
 static int
-rule_cmp(const struct acl_family *f, unsigned prefix,
-	 const unsigned char *net, enum ks_acl_verdict v,
-	 const struct acl_rule *r)
+rule_cmp(const struct acl_family *f, unsigned prefix, const unsigned char *net,
+	 enum ks_acl_verdict v, const struct acl_rule *r)
 {
 	int c;
 

@@ -39,8 +39,7 @@ struct ks_cidr {
  * a prefix length with a leading zero or anything but decimal digits,
  * host bits set, and any address inet_pton refuses (IPv4 must be a full
  * dotted quad without leading zeros; no IPv6 zone ids). */
-int ks_cidr_parse(const char *s, struct ks_cidr *out, char *err,
-		  size_t errlen);
+int ks_cidr_parse(const char *s, struct ks_cidr *out, char *err, size_t errlen);
 
 /* "10.0.0.0/8", "2001:db8::/32": the prefix length is always written, so
  * the logs never leave a host and a /32 to guess apart.  The result parses
