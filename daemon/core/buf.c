@@ -91,9 +91,10 @@ ks_buf_reserve(struct ks_buf *b, struct ks_bufpool *p, size_t need,
 	}
 	if (nomove && b->len > 0)
 		return -1;
-	want = b->len + need;
-	if (want > limit)
+	/* (need near SIZE_MAX must not wrap around to a small want) */
+	if (need > limit || b->len > limit - need)
 		return -1;
+	want = b->len + need;
 	if (want <= b->cap) {
 		/* Enough room once the data moves to the front. */
 		memmove(b->data, b->data + b->off, b->len);
@@ -108,8 +109,12 @@ ks_buf_reserve(struct ks_buf *b, struct ks_bufpool *p, size_t need,
 		return 0;
 	}
 	cap = b->cap ? b->cap : KS_BUF_BLOCK;
-	while (cap < want)
+	/* Doubling stops at the limit: a limit near SIZE_MAX must not make
+	 * cap wrap to 0 and loop for ever. */
+	while (cap < want && cap <= limit / 2)
 		cap *= 2;
+	if (cap < want)
+		cap = want;
 	if (cap > limit)
 		cap = limit;
 	/* The old memory goes when the new is there: both count. */
