@@ -280,7 +280,7 @@ fuzz_runs() {
 	fuzz_line) echo 8000000 ;;
 	fuzz_conf) echo 120000 ;;
 	fuzz_conf_read) echo 30000 ;;
-	fuzz_proxy) echo 1200000 ;;
+	fuzz_proxy) echo 200000 ;;
 	fuzz_cidr) echo 500000 ;;
 	fuzz_buf) echo 1000000 ;;
 	esac
