@@ -48,10 +48,11 @@ inherit_limits(const struct ks_conf *conf, struct ks_lconf *lc)
 		lc->connection_rate = conf->connection_rate;
 	if (lc->max_datagram_rate < 0)
 		lc->max_datagram_rate = conf->max_datagram_rate;
-	if (lc->protocol == KS_PROTO_UNIX)
-		lc->max_connections_per_source = 0; /* no source addresses */
-	if (lc->protocol != KS_PROTO_TCP)
+	/* unix peers have no address, udp has no connections */
+	if (lc->protocol != KS_PROTO_TCP) {
+		lc->max_connections_per_source = 0;
 		lc->connection_rate = 0;
+	}
 	if (lc->protocol != KS_PROTO_UDP)
 		lc->max_datagram_rate = 0;
 }

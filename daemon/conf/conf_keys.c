@@ -91,10 +91,8 @@ const struct ks_key ks_listener_keys[] = {
 	{ LKEY("max_connections", KS_KEY_INT, KS_SCOPE_STREAM, KS_AT_CONN,
 	       max_connections), INTV(0, INT_MAX, 0) },
 	/* -1 (not a value one can write): the daemon's */
-	{ LKEY("max_connections_per_source", KS_KEY_INT, KS_SCOPE_INET,
-	       KS_AT_CONN, max_connections_per_source), INTV(0, INT_MAX, -1),
-	  .misplaced = "max_connections_per_source does not apply to unix "
-		       "listeners (their peers have no address)" },
+	{ LKEY("max_connections_per_source", KS_KEY_INT, KS_SCOPE_TCP,
+	       KS_AT_CONN, max_connections_per_source), INTV(0, INT_MAX, -1) },
 	{ LKEY("connection_rate", KS_KEY_INT, KS_SCOPE_TCP, KS_AT_CONN,
 	       connection_rate), INTV(0, 1000000, -1) },
 	{ LKEY("max_datagram_rate", KS_KEY_INT, KS_SCOPE_UDP, KS_AT_CONN,

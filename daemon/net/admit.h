@@ -14,8 +14,9 @@
  *
  * The counts live in the shared limits zone (zone.h), so they hold
  * across workers.  A listener with proxy_protocol runs step 2 on the
- * address its PROXY header carries (ks_admit_recheck), its accept-time
- * check being proxy_protocol_from.
+ * address its PROXY header carries (the proxy phase calls
+ * ks_admit_check again), its accept-time check being proxy_protocol_from
+ * (ks_admit_proxy).
  */
 #ifndef KS_ADMIT_H
 #define KS_ADMIT_H

@@ -223,10 +223,8 @@ ks_conn_handshake_end(struct ks_conn *c)
 	c->handshake_deadline = 0; /* the timer finds nothing when it fires */
 }
 
-/* Abortive close: RST instead of FIN, and the kernel drops what the peer
- * did not read (a peer that does not read must not hold our memory). */
-static void
-set_reset(int fd)
+void
+ks_sock_set_reset(int fd)
 {
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
@@ -237,7 +235,7 @@ set_reset(int fd)
 void
 ks_conn_reset(struct ks_conn *c)
 {
-	set_reset(c->st.fd);
+	ks_sock_set_reset(c->st.fd);
 }
 
 /*
@@ -251,7 +249,7 @@ conn_expire(struct ks_conn *c, bool reset, enum ks_close_reason why)
 {
 	c->close_reason = why;
 	if (reset)
-		set_reset(c->st.fd);
+		ks_sock_set_reset(c->st.fd);
 	if (c->state != KS_CONN_RUNNING) {
 		conn_close(c);
 		return;

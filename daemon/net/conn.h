@@ -49,7 +49,6 @@ enum ks_close_reason {
 };
 
 #define KS_ADDRSTRLEN (sizeof(struct sockaddr_un) + 16)
-struct ks_phase;
 
 struct ks_conn {
 	struct ks_worker *wk;
@@ -59,7 +58,6 @@ struct ks_conn {
 	struct ks_stream st;
 	enum ks_conn_state state;
 	enum ks_close_reason close_reason;
-	const struct ks_phase *phase; /* the phase running now (phase.h) */
 	struct ks_admit admit;     /* its counts in the limits zone */
 	unsigned ncoro;            /* live coroutines of this connection */
 	/*
@@ -113,8 +111,12 @@ struct ks_conn *ks_conn_start_session(struct ks_worker *wk, struct ks_lconf *lc,
 void ks_conn_handshake_begin(struct ks_conn *c);
 void ks_conn_handshake_end(struct ks_conn *c);
 
-/* Refused in a phase: the socket is reset (RST) when it closes, so that
- * neither side keeps state for it. */
+/* Abortive close for fd (SO_LINGER 0): its close() sends a RST instead
+ * of a FIN, and the kernel drops what the peer did not read, so neither
+ * side keeps state for a refused connection or a peer that reads nothing.
+ * ks_conn_reset: the same for a connection's socket (refused in a
+ * phase). */
+void ks_sock_set_reset(int fd);
 void ks_conn_reset(struct ks_conn *c);
 
 /* Shutdown: wakes every waiting coroutine with KS_ECANCELED; from then on

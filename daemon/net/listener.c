@@ -155,14 +155,23 @@ limit_pause(struct ks_listener *l)
 	ev_timer_start(l->wk->loop, &l->retry);
 }
 
+/* No longer waiting at max_connections (its retry timer stopped). */
 static void
-limit_resume(struct ks_listener *l)
+limit_clear(struct ks_listener *l)
 {
 	if (!l->limit_paused)
 		return;
 	l->limit_paused = false;
 	l->wk->nlimit_paused--;
 	ev_timer_stop(l->wk->loop, &l->retry);
+}
+
+static void
+limit_resume(struct ks_listener *l)
+{
+	if (!l->limit_paused)
+		return;
+	limit_clear(l);
 	accept_resume(l);
 }
 
@@ -175,17 +184,6 @@ ks_listeners_slot_freed(struct ks_worker *wk)
 		return;
 	ks_list_for_each(pos, &wk->listeners)
 		limit_resume(ks_list_entry(pos, struct ks_listener, link));
-}
-
-/* A connection refused after accept(): a reset, so that neither side
- * keeps state for it (no TIME_WAIT here, no FIN_WAIT there). */
-static void
-close_reset(int fd)
-{
-	struct linger lg = {.l_onoff = 1, .l_linger = 0};
-
-	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	close(fd);
 }
 
 /*
@@ -238,7 +236,8 @@ accept_some(struct ks_listener *l, int max)
 			     ? ks_admit_proxy(wk, l->lc, (struct sockaddr *)&peer)
 			     : ks_admit_check(wk, l->lc, &adm,
 					      (struct sockaddr *)&peer)) != 0) {
-			close_reset(fd);
+			ks_sock_set_reset(fd); /* no TIME_WAIT, no FIN_WAIT */
+			close(fd);
 			ks_admit_release(wk, &adm);
 			continue;
 		}
@@ -314,10 +313,7 @@ retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		session_start(l);
 		return;
 	}
-	if (l->limit_paused) {
-		l->limit_paused = false;
-		l->wk->nlimit_paused--;
-	}
+	limit_clear(l);
 	accept_resume(l);
 }
 
@@ -365,11 +361,8 @@ ks_listener_close(struct ks_listener *l)
 	if (l->lc->protocol != KS_PROTO_UDP)
 		(void)accept_some(l, CLOSE_TAKE_MAX);
 	accept_pause(l);
+	limit_clear(l);
 	ev_timer_stop(l->wk->loop, &l->retry);
-	if (l->limit_paused) {
-		l->limit_paused = false;
-		l->wk->nlimit_paused--;
-	}
 	ks_list_remove(&l->link);
 	if (ks_list_empty(&l->wk->listeners))
 		ev_timer_stop(l->wk->loop, &l->wk->accept_gate);

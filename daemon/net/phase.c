@@ -153,7 +153,6 @@ ks_phases_run(struct ks_conn *c)
 	const struct ks_phase *const *ph;
 
 	for (ph = c->lc->phases; *ph != NULL; ph++) {
-		c->phase = *ph;
 		if ((*ph)->handshake)
 			ks_conn_handshake_begin(c);
 		else
@@ -161,5 +160,4 @@ ks_phases_run(struct ks_conn *c)
 		if ((*ph)->run(c) != 0)
 			break;
 	}
-	c->phase = NULL;
 }

@@ -210,6 +210,39 @@ def recv_until_eof(sock, limit=1 << 28):
             raise AssertionError("more than %d bytes before EOF" % limit)
 
 
+def connect_from(addr, source="127.0.0.1", timeout=30):
+    """A client socket bound to `source` (127.0.0.2 and friends: other
+    sources on loopback) connected to addr.  A connection the daemon
+    refuses so fast that connect() already sees the reset is returned
+    too: sending or reading on it fails."""
+    fam = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.bind((source, 0))
+    try:
+        s.connect(addr)
+    except ConnectionResetError:
+        pass
+    return s
+
+
+def tls_client_hello():
+    """The bytes of a TLS ClientHello (Python's ssl, no verification),
+    with the in-memory TLS object and its BIOs to go on with:
+    (hello, tls, incoming, outgoing)."""
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(inc, out)
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read(), tls, inc, out
+
+
 def set_linger_rst(sock):
     """SO_LINGER 0: close() then sends RST instead of FIN."""
     import struct

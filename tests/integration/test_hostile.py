@@ -174,19 +174,6 @@ class Timeouts(HostileCase):
         s.close()
 
 
-def connect_from(addr, source, timeout=30):
-    """A client socket bound to `source` (127.0.0.2 ...: a second
-    source on loopback) connected to addr."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.bind((source, 0))
-    try:
-        s.connect(addr)
-    except ConnectionResetError:
-        pass  # refused so fast that connect() saw the reset
-    return s
-
-
 def held_or_refused(socks, probe=b"p"):
     """Sends a byte on each socket and sorts them: answered (held: echo
     sends it back) or refused (reset or closed by the daemon)."""
@@ -214,9 +201,9 @@ class Limits(HostileCase):
                                 "max_connections_per_source": 50}])
         addr = d.address("echo")
         mark = d.mark()
-        socks = [connect_from(addr, "127.0.0.1") for _ in range(2000)]
+        socks = [kstest.connect_from(addr, "127.0.0.1") for _ in range(2000)]
         # A second source, while the first holds all it may.
-        other = connect_from(addr, "127.0.0.2")
+        other = kstest.connect_from(addr, "127.0.0.2")
         self.assertEqual(kstest.ask(other, "other source"), "other source")
         held, refused = held_or_refused(socks)
         self.assertEqual(len(held), 50)
@@ -230,7 +217,7 @@ class Limits(HostileCase):
             s.close()
         other.close()
         # The counts went back: the source is served again, up to 50.
-        again = [connect_from(addr, "127.0.0.1") for _ in range(50)]
+        again = [kstest.connect_from(addr, "127.0.0.1") for _ in range(50)]
         held, refused = held_or_refused(again)
         self.assertEqual((len(held), len(refused)), (50, 0))
         for s in again:
@@ -245,10 +232,10 @@ class Limits(HostileCase):
                               workers=1)
         d.crashes_expected = True
         addr = d.address("proc")
-        socks = [connect_from(addr, "127.0.0.1") for _ in range(4)]
+        socks = [kstest.connect_from(addr, "127.0.0.1") for _ in range(4)]
         for s in socks:
             self.assertEqual(kstest.ask(s, "x"), "x")
-        extra = connect_from(addr, "127.0.0.1")
+        extra = kstest.connect_from(addr, "127.0.0.1")
         _, refused = held_or_refused([extra], probe=b"\n")
         self.assertEqual(len(refused), 1, "a 5th connection was held")
         pid, = d.wait_workers(1)
@@ -258,7 +245,7 @@ class Limits(HostileCase):
         d.wait_workers(1, exclude=(pid,))
         d.wait_for_log(r"worker #0 of generation 1 ready", since=mark,
                        timeout=60)
-        again = [connect_from(addr, "127.0.0.1") for _ in range(4)]
+        again = [kstest.connect_from(addr, "127.0.0.1") for _ in range(4)]
         for s in again:
             self.assertEqual(kstest.ask(s, "y"), "y")
         for s in socks + again + [extra]:
@@ -320,13 +307,13 @@ class Limits(HostileCase):
                                 "backlog": 1024, "connection_rate": 5}])
         addr = d.address("echo")
         t0 = time.monotonic()
-        socks = [connect_from(addr, "127.0.0.1") for _ in range(100)]
+        socks = [kstest.connect_from(addr, "127.0.0.1") for _ in range(100)]
         held, refused = held_or_refused(socks)
         elapsed = time.monotonic() - t0
         self.assertGreaterEqual(len(held), 5)
         self.assertLessEqual(len(held), 5 + 5 * elapsed + 1)
         self.assertGreater(len(refused), 0)
-        other = connect_from(addr, "127.0.0.2")
+        other = kstest.connect_from(addr, "127.0.0.2")
         self.assertEqual(kstest.ask(other, "mine"), "mine")
         for s in socks + [other]:
             s.close()
@@ -561,16 +548,7 @@ class TLSAbuse(HostileCase):
             {"name": "echo", "handler": "echo"},
             {"name": "tls", "handler": "echo", "handshake_timeout": 5,
              "tls": {"certificate": certs.ec_cert, "key": certs.ec_key}}])
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        probe = ctx.wrap_bio(inc, out)
-        try:
-            probe.do_handshake()
-        except ssl.SSLWantReadError:
-            pass
-        hello = out.read()
+        hello = kstest.tls_client_hello()[0]
         mark = d.mark()
         t0 = time.monotonic()
         for i in range(300):
@@ -595,6 +573,9 @@ class TLSAbuse(HostileCase):
             s.close()
         elapsed = time.monotonic() - t0
         with socket.create_connection(d.address("tls"), timeout=30) as raw:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
             with ctx.wrap_socket(raw) as t:
                 t.sendall(b"real client\n")
                 got = b""

@@ -33,16 +33,7 @@ def v2_inet6(src, dst, sport, dport, tlvs=b""):
     return v2(fam=0x21, addrs=addrs, tlvs=tlvs)
 
 
-def connect_from(addr, source="127.0.0.1", timeout=30):
-    fam = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
-    s = socket.socket(fam, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.bind((source, 0))
-    try:
-        s.connect(addr)
-    except ConnectionResetError:
-        pass
-    return s
+connect_from = kstest.connect_from
 
 
 def closed_by_daemon(s):
@@ -133,16 +124,7 @@ class ProxyProtocol(kstest.KsTestCase):
         """The header and the ClientHello in one segment: the TLS phase
         reads the ClientHello from the input buffer the PROXY phase
         filled, and the handshake completes."""
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = ctx.wrap_bio(inc, out)
-        try:
-            tls.do_handshake()
-        except ssl.SSLWantReadError:
-            pass
-        hello = out.read()
+        hello, tls, inc, out = kstest.tls_client_hello()
         self.assertTrue(hello.startswith(b"\x16\x03"))
         s = connect_from(self.d.address("pp-tls"))
         s.sendall(v2_inet("198.51.100.77", "192.0.2.1", 999, 443) + hello)

@@ -110,7 +110,9 @@ START_TEST(test_errors)
 		"  deny = \"10.0.0.0/8\"; },\n"
 		"  { name = \"x\"; protocol = \"unix\"; address = \"x.sock\";\n"
 		"  handler = \"echo\"; allow = [ \"::1\" ];\n"
-		"  connection_rate = 5; } );\n",
+		"  connection_rate = 5; },\n"
+		"  { name = \"u\"; protocol = \"udp\"; address = \"127.0.0.1\";\n"
+		"  port = 4; handler = \"echo\"; max_connections_per_source = 3; } );\n",
 		"FILE:4: listener \"t\": proxy_protocol needs proxy_protocol_from, "
 		"the addresses of the proxies that may send the header (anyone "
 		"else could claim any address)",
@@ -125,6 +127,8 @@ START_TEST(test_errors)
 		"use the socket file's mode, user and group",
 		"FILE:13: listener \"x\": connection_rate does not apply to unix "
 		"listeners",
+		"FILE:15: listener \"u\": max_connections_per_source does not "
+		"apply to udp listeners",
 		NULL);
 }
 END_TEST
