@@ -10,13 +10,15 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # llvm-14 brings llvm-symbolizer: without it sanitizer stacks stay bare
 # addresses and tests/fuzz/lsan.supp matches nothing (scripts/ci.sh).
-# testssl.sh is the scanner of tests/integration/test_tls_scan.py.
+# testssl.sh is the scanner of tests/integration/test_tls_scan.py;
+# python3-prometheus-client parses /metrics, logrotate rotates the
+# access log in tests/integration/test_observe.py.
 PACKAGES=(
 	build-essential autoconf automake libtool pkg-config make git
 	libev-dev libgnutls28-dev libconfig-dev libsystemd-dev check
 	clang libclang-rt-14-dev llvm-14 valgrind
 	socat gnutls-bin openssl python3 systemd procps ca-certificates iproute2
-	testssl.sh
+	testssl.sh python3-prometheus-client logrotate curl
 )
 
 die() {

@@ -449,6 +449,19 @@ KS_API const char *ks_addr_str(const struct sockaddr *sa, socklen_t len,
 /* The port of an IPv4/IPv6 address (host order), -1 for other families. */
 KS_API int ks_addr_port(const struct sockaddr *sa);
 
+/* ---- Metrics ------------------------------------------------------------ */
+
+/* The daemon's counters and gauges in the Prometheus text exposition
+ * format, version 0.0.4 ("# HELP" and "# TYPE" lines, every name prefixed
+ * ksockd_, per-listener series labelled listener="NAME"): summed over
+ * every worker process, those that exited or crashed included, as the
+ * bundled `metrics` plugin serves them (ksockd.conf(5) lists them).
+ * Returns a malloc'd, NUL-terminated text (free() it) and stores its
+ * length in *len; NULL when out of memory, or outside the daemon (the
+ * ksock client), with *len 0.  Never suspends; it reads shared memory
+ * and costs about a microsecond per listener. */
+KS_API char *ks_metrics_text(ks_conn *conn, size_t *len);
+
 /* ---- Logging ------------------------------------------------------------ */
 
 /* Logs with the prefix "[plugin listener peer]".  Never suspends. */
