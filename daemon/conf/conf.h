@@ -40,11 +40,17 @@ struct ks_mcast {
 
 struct ks_conf;
 
+#define KS_STAT_NONE (~0u)
+
 /* One `listeners` entry.  Values are already validated and defaulted; the
  * keys, their ranges and defaults are the rows of conf_keys.c. */
 struct ks_lconf {
 	struct ks_conf *conf; /* the generation this belongs to */
 	unsigned index;       /* its place in conf->listeners */
+	/* Its row in the scoreboard's per-listener counters, given by name
+	 * by the master (the same name keeps its counters over reloads and
+	 * upgrades); KS_STAT_NONE: not counted per listener. */
+	unsigned stat_id;
 	const char *name;     /* strings point into conf->cfg */
 	enum ks_proto protocol;
 	const char *address; /* IP literal, or a filesystem path for unix */
@@ -113,6 +119,10 @@ struct ks_conf {
 	int connection_rate;
 	int max_datagram_rate;
 	size_t max_buffer_memory; /* per worker; 0 = no cap */
+	/* daemon.access_log: a line per connection (net/alog.h); NULL:
+	 * none.  Absolute (relative paths are the config file's). */
+	const char *access_log;
+	bool access_log_json;    /* access_log_format = "json" */
 	/* daemon.user / daemon.group: what workers run as; NULL: unchanged */
 	const char *user, *group;
 	uid_t uid;               /* the user's, when user is set */
@@ -121,6 +131,7 @@ struct ks_conf {
 	size_t nlisteners;
 	struct ks_lconf *listeners;
 	bool plugins_loaded;
+	bool stats_assigned; /* the listeners' stat_id given (scoreboard.h) */
 	char **owned; /* strings made for this generation (absolute paths) */
 	struct ks_tls_client_cache *tls_clients; /* tls.c: outbound credentials */
 	size_t nowned;

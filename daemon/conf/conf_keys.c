@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -141,6 +142,10 @@ const struct ks_key ks_daemon_keys[] = {
 	  INTV(0, 1000000, 0) },
 	{ DKEY("max_buffer_memory", KS_KEY_SIZE, max_buffer_memory),
 	  INTV(0, 1LL << 40, 256LL << 20) },
+	{ DKEY("access_log", KS_KEY_CUSTOM, access_log),
+	  .parse = ks_conf_key_access_log },
+	{ DKEY("access_log_format", KS_KEY_CUSTOM, access_log_json),
+	  .parse = ks_conf_key_access_log_format },
 	{ DKEY("user", KS_KEY_CUSTOM, user), .parse = ks_conf_key_user },
 	{ DKEY("group", KS_KEY_CUSTOM, group), .parse = ks_conf_key_group },
 };
@@ -571,6 +576,61 @@ ks_conf_key_log_level(struct ks_conf_parse *p, const config_setting_t *g,
 			    "warn, info or debug)", ctx, str);
 	else
 		conf->log_level = r;
+}
+
+/* The master opens (and creates) the file when it starts a generation:
+ * here only its directory must exist. */
+void
+ks_conf_key_access_log(struct ks_conf_parse *p, const config_setting_t *g,
+		       const char *ctx, void *obj)
+{
+	const config_setting_t *s = config_setting_get_member(g, "access_log");
+	struct ks_conf *conf = obj;
+	const char *str, *abs;
+	struct stat st;
+	char *dir, *slash;
+
+	if (ks_conf_get_string(p, g, ctx, "access_log", &str) <= 0)
+		return;
+	if (str[0] == '\0') {
+		ks_conf_err(p, s, "%s: access_log: empty path", ctx);
+		return;
+	}
+	if ((abs = ks_conf_abspath(p, s, str)) == NULL ||
+	    (dir = strdup(abs)) == NULL)
+		return;
+	slash = strrchr(dir, '/');
+	slash[slash == dir ? 1 : 0] = '\0';
+	if (stat(dir, &st) != 0)
+		ks_conf_err(p, s, "%s: access_log %s: directory %s: %s", ctx,
+			    abs, dir, strerror(errno));
+	else if (!S_ISDIR(st.st_mode))
+		ks_conf_err(p, s, "%s: access_log %s: %s is not a directory",
+			    ctx, abs, dir);
+	else if (stat(abs, &st) == 0 && !S_ISREG(st.st_mode) &&
+		 !S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode))
+		ks_conf_err(p, s, "%s: access_log %s: not a file", ctx, abs);
+	else
+		conf->access_log = abs;
+	free(dir);
+}
+
+void
+ks_conf_key_access_log_format(struct ks_conf_parse *p,
+			      const config_setting_t *g, const char *ctx,
+			      void *obj)
+{
+	struct ks_conf *conf = obj;
+	const char *str;
+
+	if (ks_conf_get_string(p, g, ctx, "access_log_format", &str) <= 0)
+		return;
+	if (strcmp(str, "json") == 0)
+		conf->access_log_json = true;
+	else if (strcmp(str, "text") != 0)
+		ks_conf_err(p, config_setting_get_member(g, "access_log_format"),
+			    "%s: unknown access_log_format \"%s\" (expected "
+			    "text or json)", ctx, str);
 }
 
 /* Switching to another user takes root; running as that user already is

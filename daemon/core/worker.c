@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf.h"
+#include "alog.h"
 #include "conn.h"
 #include "excl.h"
 #include "log.h"
@@ -31,6 +33,9 @@ prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 		wk->zombies = c->next;
 		ks_conn_free(c);
 	}
+	/* What this iteration logged goes out in one write. */
+	if (wk->alog != NULL)
+		ks_alog_flush(wk->alog);
 	if (wk->on_idle != NULL && wk->nconns == 0)
 		wk->on_idle(wk);
 }
@@ -53,6 +58,7 @@ sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	for (c = wk->conns; c != NULL; c = c->next)
 		ks_conn_hibernate_idle(c, now);
+	wk->stats->buffer_bytes = wk->pool.used;
 }
 
 /* Right before the loop blocks, after libev has told the kernel what it
@@ -78,6 +84,7 @@ ks_worker_init(struct ks_worker *wk, struct ev_loop *loop, size_t stack_size)
 	memset(wk, 0, sizeof(*wk));
 	wk->loop = loop;
 	wk->stats = &wk->own_stats;
+	wk->lstats = NULL;
 	wk->excl_epfd = -1;
 	ks_list_init(&wk->listeners);
 	wk->fd_reserve_from = 1 << 30; /* until ks_admit_init_worker */
@@ -137,6 +144,38 @@ ks_worker_add_conn(struct ks_worker *wk, struct ks_conn *c)
 	wk->conns = c;
 	wk->nconns++;
 	wk->stats->active = wk->nconns;
+	c->ls->active++;
+}
+
+struct ks_stats *
+ks_worker_lstats(struct ks_worker *wk, const struct ks_lconf *lc)
+{
+	if (wk->lstats == NULL || lc->stat_id == KS_STAT_NONE)
+		return &wk->own_lstats;
+	return &wk->lstats[lc->stat_id];
+}
+
+void
+ks_worker_count(struct ks_worker *wk, const struct ks_lconf *lc, size_t idx)
+{
+	ks_stats_bump(wk->stats, idx);
+	ks_stats_bump(ks_worker_lstats(wk, lc), idx);
+}
+
+/* The close reasons' counters, in enum ks_close_reason's order. */
+static const size_t close_counter[] = {
+	[KS_CLOSE_EOF] = KS_STAT(closed_eof),
+	[KS_CLOSE_TIMEOUT] = KS_STAT(closed_timeout),
+	[KS_CLOSE_LIMIT] = KS_STAT(closed_limit),
+	[KS_CLOSE_ERROR] = KS_STAT(closed_error),
+	[KS_CLOSE_SHUTDOWN] = KS_STAT(closed_shutdown),
+};
+
+static void
+count_close(struct ks_stats *s, enum ks_close_reason why)
+{
+	s->closed++;
+	ks_stats_bump(s, close_counter[why]);
 }
 
 void
@@ -150,8 +189,13 @@ ks_worker_retire_conn(struct ks_worker *wk, struct ks_conn *c)
 		c->next->prev = c->prev;
 	wk->nconns--;
 	wk->stats->active = wk->nconns;
-	if (c->session == NULL)
-		wk->stats->closed++;
+	c->ls->active--;
+	if (c->session == NULL) {
+		count_close(wk->stats, c->close_reason);
+		count_close(c->ls, c->close_reason);
+		if (wk->alog != NULL)
+			ks_alog_conn(wk->alog, c);
+	}
 	c->prev = NULL;
 	c->next = wk->zombies;
 	wk->zombies = c;

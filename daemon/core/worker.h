@@ -12,6 +12,7 @@
 
 #include <ev.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "buf.h"
@@ -22,11 +23,27 @@
 struct ks_conn;
 struct ks_listener;
 struct ks_resolver;
+struct ks_alog;
+struct ks_metrics_src;
+struct ks_lconf;
 
-/* Only uint64_t members: the scoreboard adds them up as an array. */
+/*
+ * Counters.  One struct for two uses: the worker's (wk->stats, every
+ * connection of the process) and each listener's (c->ls, that listener's
+ * share, in the scoreboard: see scoreboard.h), counted in the same place
+ * by KS_COUNT.  Only uint64_t members: the scoreboard adds them up as an
+ * array.  Every member from `active` on is a gauge (a value now, not a
+ * sum), which a worker gone takes with it.  Each member is in the
+ * metrics table of proc/metrics.c, which names it for Prometheus.
+ */
 struct ks_stats {
 	uint64_t accepted;       /* connections accepted */
 	uint64_t closed;         /* connections closed */
+	uint64_t closed_eof;     /* ... the handler returned */
+	uint64_t closed_timeout; /* ... a timeout (the four below) */
+	uint64_t closed_limit;   /* ... a limit (buffer memory) */
+	uint64_t closed_error;   /* ... a socket, PROXY or TLS error */
+	uint64_t closed_shutdown; /* ... the worker stopped */
 	uint64_t accept_errors;  /* accept() failures, fd exhaustion included */
 	uint64_t timeouts;       /* idle timeouts fired */
 	uint64_t handshake_timeouts; /* PROXY header or TLS handshake too slow */
@@ -34,10 +51,18 @@ struct ks_stats {
 	uint64_t session_timeouts; /* closed at session_timeout */
 	uint64_t lines_too_long; /* KS_ETOOLONG results */
 	uint64_t bytes_in, bytes_out;
-	uint64_t handler_errors; /* handlers that returned non-zero */
+	uint64_t handler_returns; /* handlers that returned */
+	uint64_t handler_errors; /* ... with a non-zero status */
 	uint64_t coro_failures;  /* stacks that could not be allocated */
 	uint64_t hibernations;   /* idle handler stacks paged out */
-	uint64_t tls_failures;   /* TLS handshakes that failed or timed out */
+	uint64_t tls_handshakes; /* TLS handshakes completed */
+	uint64_t tls_failures;   /* TLS handshakes that failed: */
+	uint64_t tls_fail_timeout;  /* ... at handshake_timeout */
+	uint64_t tls_fail_eof;      /* ... the peer closed or reset */
+	uint64_t tls_fail_alert;    /* ... the peer sent a fatal alert */
+	uint64_t tls_fail_protocol; /* ... no common version or cipher, bad
+				     * records, not TLS at all */
+	uint64_t tls_fail_cert;     /* ... the client certificate */
 	uint64_t datagrams_in, datagrams_out;
 	uint64_t datagrams_truncated; /* larger than max_datagram_size */
 	uint64_t datagram_errors;     /* failed recvmmsg/sendmsg */
@@ -51,8 +76,30 @@ struct ks_stats {
 	uint64_t log_suppressed; /* rate-limited log messages not written */
 	uint64_t proxy_errors;   /* PROXY headers bad, partial, untrusted */
 	uint64_t buffer_refused; /* buffer memory refused (max_buffer_memory) */
-	uint64_t active; /* a gauge: connections (and udp sessions) open now */
+	uint64_t access_log_dropped; /* access-log lines lost (log.h) */
+	/* gauges */
+	uint64_t active; /* connections (and udp sessions) open now */
+	uint64_t buffer_bytes; /* connection buffer memory now (pool.used) */
 };
+
+#define KS_STATS_N (sizeof(struct ks_stats) / sizeof(uint64_t))
+#define KS_STATS_GAUGE0 (offsetof(struct ks_stats, active) / sizeof(uint64_t))
+
+/* Counts n on the worker and on a listener's block. */
+#define KS_COUNT(wk, ls, field, n)                                             \
+	do {                                                                   \
+		(wk)->stats->field += (n);                                     \
+		(ls)->field += (n);                                            \
+	} while (0)
+/* A member's index, for code that picks the counter at run time. */
+#define KS_STAT(field) (offsetof(struct ks_stats, field) / sizeof(uint64_t))
+static inline void
+ks_stats_bump(struct ks_stats *s, size_t idx)
+{
+	((uint64_t *)(void *)s)[idx]++;
+}
+/* The same for a connection (c->ls: its listener's block). */
+#define KS_CCOUNT(c, field) KS_COUNT((c)->wk, (c)->ls, field, 1)
 
 struct ks_worker {
 	struct ev_loop *loop;
@@ -67,6 +114,16 @@ struct ks_worker {
 	unsigned long nconns;
 	struct ks_stats *stats; /* &own_stats unless pointed elsewhere */
 	struct ks_stats own_stats;
+	/* The listeners' blocks: lstats[lc->stat_id] (the worker process's
+	 * row of the scoreboard); NULL outside the daemon, where every
+	 * listener counts into own_lstats. */
+	struct ks_stats *lstats;
+	struct ks_stats own_lstats;
+	/* The access log (log.h's ks_alog), NULL when there is none, and
+	 * what the metrics are read from (proc/metrics.c), NULL outside the
+	 * daemon. */
+	struct ks_alog *alog;
+	const struct ks_metrics_src *metrics;
 	/* Draining: no new connections or udp sessions; what runs finishes.
 	 * Stopping (the daemon stops, as opposed to a reload retiring this
 	 * worker): udp sessions lose their socket at once too. */
@@ -98,6 +155,14 @@ struct ks_worker {
 	ev_timer accept_gate;
 	unsigned nlimit_paused;
 };
+
+/* The counters of listener lc in this worker. */
+struct ks_stats *ks_worker_lstats(struct ks_worker *wk,
+				  const struct ks_lconf *lc);
+
+/* Counts member idx (KS_STAT) on the worker and on listener lc. */
+void ks_worker_count(struct ks_worker *wk, const struct ks_lconf *lc,
+		     size_t idx);
 
 int ks_worker_init(struct ks_worker *wk, struct ev_loop *loop,
 		   size_t stack_size);

@@ -84,7 +84,7 @@ ks_admit_reserve(struct ks_listener *l, struct ks_admit *a)
 	}
 	return 0;
 full:
-	wk->stats->limit_waits++;
+	ks_worker_count(wk, lc, KS_STAT(limit_waits));
 	if (ks_lograte_allow(&full_log, KS_LOG_WARN, &wk->stats->log_suppressed))
 		ks_log(KS_LOG_WARN, "listener %s: %s max_connections (%u) "
 		       "reached: new connections wait in the backlog",
@@ -119,12 +119,12 @@ source_str(const struct sockaddr *sa, char *buf, size_t len)
  * why ("at max_connections_per_source", "50"). */
 static int
 refuse(struct ks_worker *wk, const struct ks_lconf *lc,
-       const struct sockaddr *peer, uint64_t *counter, const char *what,
+       const struct sockaddr *peer, size_t counter, const char *what,
        const char *value)
 {
 	char who[INET6_ADDRSTRLEN + 8];
 
-	(*counter)++;
+	ks_worker_count(wk, lc, counter);
 	if (ks_lograte_allow(&refused_log, KS_LOG_INFO,
 			     &wk->stats->log_suppressed)) {
 		source_str(peer, who, sizeof(who));
@@ -136,7 +136,7 @@ refuse(struct ks_worker *wk, const struct ks_lconf *lc,
 
 static int
 refuse_n(struct ks_worker *wk, const struct ks_lconf *lc,
-	 const struct sockaddr *peer, uint64_t *counter, const char *what,
+	 const struct sockaddr *peer, size_t counter, const char *what,
 	 unsigned value)
 {
 	char v[16];
@@ -149,7 +149,7 @@ refuse_n(struct ks_worker *wk, const struct ks_lconf *lc,
 static int
 check_acl(struct ks_worker *wk, const struct ks_lconf *lc,
 	  const struct ks_acl *acl, const struct sockaddr *peer,
-	  uint64_t *counter, const char *what)
+	  size_t counter, const char *what)
 {
 	const struct ks_cidr *rule = NULL;
 	char r[KS_CIDR_STRLEN + 16];
@@ -167,7 +167,7 @@ int
 ks_admit_proxy(struct ks_worker *wk, const struct ks_lconf *lc,
 	       const struct sockaddr *peer)
 {
-	return check_acl(wk, lc, lc->proxy_from, peer, &wk->stats->proxy_errors,
+	return check_acl(wk, lc, lc->proxy_from, peer, KS_STAT(proxy_errors),
 			 "not in proxy_protocol_from");
 }
 
@@ -180,20 +180,20 @@ ks_admit_check(struct ks_worker *wk, const struct ks_lconf *lc,
 
 	if (!ks_zone_source(peer, &src))
 		return 0; /* unix sockets: no source */
-	if (check_acl(wk, lc, lc->acl, peer, &wk->stats->refused_acl,
+	if (check_acl(wk, lc, lc->acl, peer, KS_STAT(refused_acl),
 		      "denied by") != 0)
 		return -1;
 	if (lc->connection_rate > 0 &&
 	    ks_zone_rate(&wk->zu, KS_ZD_CONN_RATE, a->lkey, src,
 			 (uint32_t)lc->connection_rate) == KS_ZONE_OVER)
-		return refuse_n(wk, lc, peer, &wk->stats->refused_rate,
+		return refuse_n(wk, lc, peer, KS_STAT(refused_rate),
 				"over connection_rate",
 				(unsigned)lc->connection_rate);
 	per_source = ks_admit_per_source(wk, lc);
 	if (per_source > 0 &&
 	    ks_zone_count_acquire(&wk->zu, KS_ZD_SOURCE, a->lkey, src, per_source,
 				  &a->source) == KS_ZONE_OVER)
-		return refuse_n(wk, lc, peer, &wk->stats->refused_source,
+		return refuse_n(wk, lc, peer, KS_STAT(refused_source),
 				"at max_connections_per_source", per_source);
 	return 0;
 }

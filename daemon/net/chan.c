@@ -123,7 +123,7 @@ ks_read_line(ks_rchan *rc_in, char **line, size_t *len)
 				in->lent = true;
 				return KS_OK;
 			case KS_LINE_TOO_LONG:
-				st->wk->stats->lines_too_long++;
+				ks_stream_count(st, KS_STAT(lines_too_long));
 				if (consumed > 0) {
 					in_consume(st, consumed);
 				} else {

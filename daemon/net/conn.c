@@ -131,12 +131,14 @@ void
 ks_conn_progress(struct ks_conn *c)
 {
 	c->last_progress = ev_now(c->wk->loop);
+	c->idle_fired = false;
 }
 
 void
 ks_conn_wrote(struct ks_conn *c, struct ks_stream *st)
 {
 	c->last_progress = ev_now(c->wk->loop);
+	c->idle_fired = false;
 	if (st == &c->st)
 		c->last_write = c->last_progress;
 }
@@ -266,7 +268,7 @@ ks_conn_nomem(struct ks_conn *c)
 {
 	struct ks_bufpool *pool = &c->wk->pool;
 
-	c->wk->stats->buffer_refused++;
+	KS_CCOUNT(c, buffer_refused);
 	if (ks_lograte_allow(&nomem_log, KS_LOG_WARN,
 			     &c->wk->stats->log_suppressed))
 		ks_conn_log(c, KS_LOG_WARN, "closing: the worker's buffers hold "
@@ -280,7 +282,8 @@ idle_expired(struct ks_conn *c)
 {
 	struct ev_loop *loop = c->wk->loop;
 
-	c->wk->stats->timeouts++;
+	KS_CCOUNT(c, timeouts);
+	c->idle_fired = true;
 	if (c->state == KS_CONN_DRAINING) {
 		ks_conn_log(c, KS_LOG_DEBUG, "idle timeout while flushing");
 		c->close_reason = KS_CLOSE_TIMEOUT;
@@ -317,17 +320,17 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		/* The phase that waits logs, counts and gives up. */
 		c->handshake_deadline = 0;
 		c->close_reason = KS_CLOSE_TIMEOUT;
-		c->wk->stats->handshake_timeouts++;
+		KS_CCOUNT(c, handshake_timeouts);
 		ks_stream_wake_all(&c->st, KS_ETIMEDOUT);
 	} else if (lc->session_timeout > 0 &&
 		   now >= c->started + lc->session_timeout) {
-		c->wk->stats->session_timeouts++;
+		KS_CCOUNT(c, session_timeouts);
 		ks_conn_log(c, KS_LOG_DEBUG, "session timeout (%gs): closing",
 			    lc->session_timeout);
 		conn_expire(c, false, KS_CLOSE_TIMEOUT);
 	} else if (write_deadline_applies(c) &&
 		   now >= c->last_write + lc->write_timeout) {
-		c->wk->stats->write_timeouts++;
+		KS_CCOUNT(c, write_timeouts);
 		ks_conn_log(c, KS_LOG_DEBUG,
 			    "write timeout (%gs): the peer reads nothing; "
 			    "closing with %zu bytes unsent", lc->write_timeout,
@@ -358,6 +361,15 @@ conn_close(struct ks_conn *c)
 	if (c->state == KS_CONN_CLOSED)
 		return;
 	c->state = KS_CONN_CLOSED;
+	if (c->close_reason == KS_CLOSE_EOF && c->idle_fired)
+		c->close_reason = KS_CLOSE_TIMEOUT;
+	else if (c->close_reason == KS_CLOSE_EOF &&
+		 (c->st.in.err != 0 || c->st.out.err != 0))
+		c->close_reason = KS_CLOSE_ERROR;
+	c->ended = ev_now(c->wk->loop);
+	/* The local address is read lazily, from the socket: now or never. */
+	if (c->wk->alog != NULL)
+		(void)ks_conn_local_str(c);
 	ev_timer_stop(c->wk->loop, &c->timer);
 	ks_peers_close(c);
 	ks_dsocks_close(c);
@@ -459,8 +471,9 @@ handler_main(void *arg)
 		return;
 	}
 	rc = pi->handle_dgram(c, c->session, pi->state);
+	KS_CCOUNT(c, handler_returns);
 	if (rc != 0) {
-		c->wk->stats->handler_errors++;
+		KS_CCOUNT(c, handler_errors);
 		ks_conn_log(c, KS_LOG_DEBUG, "handler returned %d", rc);
 	}
 }
@@ -527,9 +540,11 @@ ks_conn_start(struct ks_worker *wk, struct ks_lconf *lc, int fd,
 	c->peer_len = peer_len;
 	ks_addr_format(peer, peer_len, c->peer_str, sizeof(c->peer_str));
 	apply_conn_options(c, fd);
+	c->ls = ks_worker_lstats(wk, lc);
 	ks_stream_init(&c->st, wk, c, fd, lc->max_line_length);
+	c->st.ls = c->ls;
 	conn_register(c);
-	wk->stats->accepted++;
+	KS_CCOUNT(c, accepted);
 	c->idle_timeout = lc->idle_timeout;
 	timer_update(c);
 	ks_conn_log(c, KS_LOG_DEBUG, "accepted");
@@ -577,6 +592,7 @@ ks_conn_start_session(struct ks_worker *wk, struct ks_lconf *lc,
 	ks_addr_format((struct sockaddr *)&c->local, c->local_len, c->local_str,
 		       sizeof(c->local_str));
 	c->local_known = true;
+	c->ls = ks_worker_lstats(wk, lc);
 	conn_register(c);
 	ks_conn_log(c, KS_LOG_DEBUG, "datagram handler started");
 	/* Before it runs: a handler that returns at once ends the session
@@ -594,6 +610,8 @@ ks_conn_cancel(struct ks_conn *c)
 	if (c->canceled)
 		return;
 	c->canceled = true;
+	if (c->close_reason == KS_CLOSE_EOF)
+		c->close_reason = KS_CLOSE_SHUTDOWN;
 	if (c->state == KS_CONN_DRAINING || c->state == KS_CONN_LINGERING) {
 		/* Its handler is done; what the peer has not read by now is
 		 * not worth holding the shutdown for. */

@@ -21,6 +21,7 @@ struct ks_coro;
 struct ks_tls_info;
 struct ks_dsock;
 struct ks_listener;
+struct ks_stats;
 struct addrinfo;
 
 /* A coroutine in ks_sleep: lives on that coroutine's stack. */
@@ -38,8 +39,7 @@ enum ks_conn_state {
 	KS_CONN_CLOSED,   /* socket closed; memory freed at the next reap */
 };
 
-/* Why a connection ended, for the logs and counters (and, later, the
- * access log). */
+/* Why a connection ended, for the counters and the access log. */
 enum ks_close_reason {
 	KS_CLOSE_EOF = 0,  /* the handler returned (the peer closed, usually) */
 	KS_CLOSE_TIMEOUT,  /* a handshake, write, session or idle timeout */
@@ -59,6 +59,7 @@ struct ks_conn {
 	enum ks_conn_state state;
 	enum ks_close_reason close_reason;
 	struct ks_admit admit;     /* its counts in the limits zone */
+	struct ks_stats *ls;       /* its listener's counters (worker.h) */
 	unsigned ncoro;            /* live coroutines of this connection */
 	/*
 	 * One timer for every deadline (see conn.c): progress only stores a
@@ -70,10 +71,12 @@ struct ks_conn {
 	ev_tstamp last_progress;   /* read or write progress */
 	ev_tstamp last_write;      /* write progress, or output queued */
 	ev_tstamp started;         /* accepted: session_timeout counts from it */
+	ev_tstamp ended;           /* closed (the access log's duration) */
 	ev_tstamp handshake_deadline; /* PROXY and TLS phases; 0: none */
 	ev_tstamp linger_deadline; /* the lingering close ends then */
 	int err;                   /* errno behind the last KS_EIO */
 	bool canceled;
+	bool idle_fired;           /* an idle timeout since the last progress */
 	struct sockaddr_storage peer, local;
 	socklen_t peer_len, local_len;
 	char peer_str[KS_ADDRSTRLEN];

@@ -287,7 +287,6 @@ ks_dsocks_free(struct ks_conn *c)
 static int
 fill(struct ks_dsock *ds)
 {
-	struct ks_stats *stats = ds->conn->wk->stats;
 	struct msghdr *h;
 	unsigned i;
 	int n;
@@ -314,7 +313,7 @@ fill(struct ks_dsock *ds)
 			return WOULD_BLOCK;
 		}
 		ds->err = ds->conn->err = errno;
-		stats->datagram_errors++;
+		KS_CCOUNT(ds->conn, datagram_errors);
 		return KS_EIO;
 	}
 	/* A short batch: the socket is drained. */
@@ -433,26 +432,26 @@ take(struct ks_dsock *ds, ks_dgram *d)
 	/* One forged datagram to a broadcast address would get an answer
 	 * from every host on the subnet: only where asked for. */
 	if ((d->flags & KS_DGRAM_BROADCAST) && !c->lc->broadcast) {
-		wk->stats->datagrams_dropped++;
+		KS_CCOUNT(c, datagrams_dropped);
 		return DROPPED;
 	}
 	/* A udp listener's allow and deny: per datagram, unseen. */
 	if (ds->session && c->lc->acl != NULL &&
 	    ks_acl_check(c->lc->acl, (const struct sockaddr *)&d->peer, NULL) ==
 		    KS_ACL_DENY) {
-		wk->stats->refused_acl++;
+		KS_CCOUNT(c, refused_acl);
 		return DROPPED;
 	}
 	if (ds->session && c->lc->max_datagram_rate > 0 && over_rate(c, d)) {
-		wk->stats->datagrams_rate_limited++;
+		KS_CCOUNT(c, datagrams_rate_limited);
 		return DROPPED;
 	}
-	wk->stats->datagrams_in++;
-	wk->stats->bytes_in += d->len;
+	KS_CCOUNT(c, datagrams_in);
+	KS_COUNT(wk, c->ls, bytes_in, d->len);
 	ks_conn_progress(c);
 	if (!(m->msg_hdr.msg_flags & MSG_TRUNC))
 		return KS_OK;
-	wk->stats->datagrams_truncated++;
+	KS_CCOUNT(c, datagrams_truncated);
 	ds->truncated++;
 	if (ev_now(wk->loop) - ds->trunc_logged >= TRUNC_LOG_EVERY) {
 		ds->trunc_logged = ev_now(wk->loop);
@@ -595,8 +594,8 @@ dgram_send(struct ks_dsock *ds, const void *buf, size_t n,
 	}
 	for (;;) {
 		if (sendmsg(ds->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
-			wk->stats->datagrams_out++;
-			wk->stats->bytes_out += n;
+			KS_CCOUNT(c, datagrams_out);
+			KS_COUNT(wk, c->ls, bytes_out, n);
 			ks_conn_progress(c);
 			return KS_OK;
 		}
@@ -604,7 +603,7 @@ dgram_send(struct ks_dsock *ds, const void *buf, size_t n,
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
 			ds->err = c->err = errno;
-			wk->stats->datagram_errors++;
+			KS_CCOUNT(c, datagram_errors);
 			return errno == EMSGSIZE ? KS_ETOOLONG : KS_EIO;
 		}
 		/* The send buffer is full: wait until it has room. */

@@ -23,7 +23,7 @@ static struct ks_lograte proxy_log = KS_LOGRATE_INIT("bad PROXY headers");
 static int
 proxy_fail(struct ks_conn *c, const char *fmt, const char *why)
 {
-	c->wk->stats->proxy_errors++;
+	KS_CCOUNT(c, proxy_errors);
 	c->close_reason = KS_CLOSE_ERROR;
 	if (ks_lograte_allow(&proxy_log, KS_LOG_INFO,
 			     &c->wk->stats->log_suppressed))
@@ -117,8 +117,9 @@ handler_run(struct ks_conn *c)
 	const struct ks_plugin_inst *pi = &c->lc->plugin;
 	int rc = pi->desc->handle(c, &c->st.in, &c->st.out, pi->state);
 
+	KS_CCOUNT(c, handler_returns);
 	if (rc != 0) {
-		c->wk->stats->handler_errors++;
+		KS_CCOUNT(c, handler_errors);
 		ks_conn_log(c, KS_LOG_DEBUG, "handler returned %d", rc);
 	}
 	return 0;
@@ -157,7 +158,10 @@ ks_phases_run(struct ks_conn *c)
 			ks_conn_handshake_begin(c);
 		else
 			ks_conn_handshake_end(c);
-		if ((*ph)->run(c) != 0)
+		if ((*ph)->run(c) != 0) {
+			if (c->close_reason == KS_CLOSE_EOF)
+				c->close_reason = KS_CLOSE_ERROR;
 			break;
+		}
 	}
 }

@@ -54,6 +54,25 @@ const struct ks_transport ks_transport_plain = {
 static void rio_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void wio_cb(struct ev_loop *loop, ev_io *w, int revents);
 
+/* Bytes moved: the worker's, the listener's and the stream's own count. */
+static inline void
+count_in(struct ks_stream *st, uint64_t n)
+{
+	st->wk->stats->bytes_in += n;
+	st->nin += n;
+	if (st->ls != NULL)
+		st->ls->bytes_in += n;
+}
+
+static inline void
+count_out(struct ks_stream *st, uint64_t n)
+{
+	st->wk->stats->bytes_out += n;
+	st->nout += n;
+	if (st->ls != NULL)
+		st->ls->bytes_out += n;
+}
+
 void
 ks_stream_init(struct ks_stream *st, struct ks_worker *wk, struct ks_conn *conn,
 	       int fd, size_t max_line)
@@ -185,7 +204,7 @@ stream_fill(struct ks_stream *st)
 	if (n > 0) {
 		in->buf.len += (size_t)n;
 		in->last_read_full = (size_t)n == room;
-		st->wk->stats->bytes_in += (uint64_t)n;
+		count_in(st, (uint64_t)n);
 		if (st->conn != NULL)
 			ks_conn_progress(st->conn);
 		return;
@@ -318,7 +337,7 @@ ks_stream_flush_nowait(struct ks_stream *st)
 			size_t sent = (size_t)n;
 
 			ks_buf_consume(&out->buf, sent);
-			st->wk->stats->bytes_out += sent;
+			count_out(st, sent);
 			st->sent_unwaited += sent;
 			if (st->conn != NULL)
 				ks_conn_wrote(st->conn, st);
@@ -470,7 +489,7 @@ ks_stream_write(struct ks_stream *st, const void *p, size_t n)
 			ks_conn_wrote(st->conn, st);
 		if (ks_buf_append(&out->buf, &st->wk->pool, src, n,
 				  out->hiwat) != 0) {
-			st->wk->stats->buffer_refused++;
+			ks_stream_count(st, KS_STAT(buffer_refused));
 			return KS_ENOMEM;
 		}
 		return KS_OK;
@@ -487,7 +506,7 @@ ks_stream_write(struct ks_stream *st, const void *p, size_t n)
 		if (w > 0) {
 			src += w;
 			n -= (size_t)w;
-			st->wk->stats->bytes_out += (uint64_t)w;
+			count_out(st, (uint64_t)w);
 			st->sent_unwaited += (size_t)w;
 			if (st->conn != NULL)
 				ks_conn_wrote(st->conn, st);
@@ -502,7 +521,7 @@ ks_stream_write(struct ks_stream *st, const void *p, size_t n)
 		if (n <= out->hiwat) {
 			if (ks_buf_append(&out->buf, &st->wk->pool, src, n,
 					  out->hiwat) != 0) {
-				st->wk->stats->buffer_refused++;
+				ks_stream_count(st, KS_STAT(buffer_refused));
 				return KS_ENOMEM;
 			}
 			write_blocked(st);
@@ -552,7 +571,7 @@ pump_drain(struct ks_stream *src)
 		if (n > 0) {
 			ks_buf_consume(&in->buf, (size_t)n);
 			src->pump_bytes += (uint64_t)n;
-			dst->wk->stats->bytes_out += (uint64_t)n;
+			count_out(dst, (uint64_t)n);
 			if (dst->conn != NULL)
 				ks_conn_wrote(dst->conn, dst);
 			continue;

@@ -27,6 +27,7 @@
 #include <ksockd/plugin.h>
 
 #include "buf.h"
+#include "worker.h"
 
 struct ks_stream;
 struct ks_worker;
@@ -78,6 +79,11 @@ struct ks_wchan {
 struct ks_stream {
 	struct ks_worker *wk;
 	struct ks_conn *conn; /* owner: timeouts, progress, errno, logs */
+	/* The listener's counters when this is a connection's own stream
+	 * (an outbound peer's counts on the worker only); NULL: none.  nin
+	 * and nout: bytes this stream received and sent (the access log). */
+	struct ks_stats *ls;
+	uint64_t nin, nout;
 	int fd;
 	const struct ks_transport *tp;
 	void *tp_ctx;
@@ -98,6 +104,16 @@ struct ks_stream {
 	uint64_t pump_bytes;
 	int pump_status;
 };
+
+/* Counts member idx (worker.h's KS_STAT) on the worker and, for a
+ * connection's stream, on its listener. */
+static inline void
+ks_stream_count(struct ks_stream *st, size_t idx)
+{
+	ks_stats_bump(st->wk->stats, idx);
+	if (st->ls != NULL)
+		ks_stats_bump(st->ls, idx);
+}
 
 /* Sets up a stream on a connected non-blocking fd (takes ownership) and
  * starts reading.  max_line bounds ks_read_line. */

@@ -38,6 +38,7 @@
 #include "log.h"
 #include "lsock.h"
 #include "master.h"
+#include "metrics.h"
 #include "privs.h"
 #include "proc.h"
 #include "scoreboard.h"
@@ -129,6 +130,7 @@ unwatch(struct ks_master *m)
 	ev_signal_stop(m->loop, &m->sigint);
 	ev_signal_stop(m->loop, &m->sigquit);
 	ev_signal_stop(m->loop, &m->sighup);
+	ev_signal_stop(m->loop, &m->sigusr1);
 	ev_signal_stop(m->loop, &m->sigusr2);
 	ev_child_stop(m->loop, &m->child);
 	ev_io_stop(m->loop, &m->notify_io);
@@ -136,6 +138,9 @@ unwatch(struct ks_master *m)
 	ev_timer_stop(m->loop, &m->stop_timer);
 	ev_timer_stop(m->loop, &m->kill_timer);
 	ev_timer_stop(m->loop, &m->status_timer);
+	ev_timer_stop(m->loop, &m->cert_timer);
+	if (ev_is_active(&m->alsink.rio))
+		ev_io_stop(m->loop, &m->alsink.rio);
 }
 
 /* In a forked child: the master's watchers, loop and descriptors are not
@@ -160,6 +165,7 @@ forget_master(struct ks_master *m, const struct ks_conf *keep)
 		close(m->sb.fd);
 	if (m->zone.fd >= 0)
 		close(m->zone.fd);
+	ks_alsink_forget(&m->alsink, true);
 }
 
 void
@@ -168,6 +174,7 @@ ks_master_child_reset(struct ks_master *m)
 	sigset_t none;
 
 	forget_master(m, NULL);
+	ks_alsink_forget(&m->alsink, false);
 	close(m->notify_fd);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
@@ -179,6 +186,30 @@ ks_master_child_reset(struct ks_master *m)
 	ks_log_init_child();
 }
 
+/* The oldest generation a live worker (or the current one) runs. */
+static unsigned
+oldest_generation(const struct ks_master *m)
+{
+	const struct ks_wrec *w;
+	unsigned g = m->conf != NULL ? m->conf->generation : ~0u;
+
+	for (w = m->workers; w != NULL; w = w->next)
+		if (w->generation < g)
+			g = w->generation;
+	return g;
+}
+
+void
+ks_master_commit_generation(struct ks_master *m)
+{
+	if (m->sb.hdr != NULL && m->conf != NULL)
+		__atomic_store_n(&m->sb.hdr->generation, m->conf->generation,
+				 __ATOMIC_RELEASE);
+	ks_alsink_commit(&m->alsink);
+	if (m->loop != NULL && m->conf != NULL)
+		ks_certs_check(m->conf, ev_now(m->loop));
+}
+
 int
 ks_master_spawn(struct ks_master *m, struct ks_conf *conf, unsigned number)
 {
@@ -187,6 +218,10 @@ ks_master_spawn(struct ks_master *m, struct ks_conf *conf, unsigned number)
 	pid_t master = getpid(), pid;
 	int slot;
 
+	if (!conf->stats_assigned) {
+		ks_sb_assign(&m->sb, conf, oldest_generation(m));
+		conf->stats_assigned = true;
+	}
 	if ((slot = ks_sb_take(&m->sb, conf->generation, number)) < 0) {
 		ks_log(KS_LOG_ERR, "cannot start worker #%u: all %d scoreboard "
 		       "slots are taken (old workers still draining?)", number,
@@ -210,6 +245,8 @@ ks_master_spawn(struct ks_master *m, struct ks_conf *conf, unsigned number)
 		spec.conf = conf;
 		spec.slot = ks_sb_slot(&m->sb, (unsigned)slot);
 		spec.zone = &m->zone;
+		spec.sb = &m->sb;
+		spec.alog_fd = ks_alsink_worker_fd(&m->alsink, conf);
 		spec.slot_index = (unsigned)slot;
 		spec.notify_fd = m->notify_fd;
 		spec.master = master;
@@ -452,6 +489,11 @@ worker_gone(struct ks_master *m, struct ks_wrec *w, struct ks_wrec **pp,
 
 	*pp = w->next;
 	ks_master_describe_exit(m, w, status, why, sizeof(why));
+	if (!expected && WIFSIGNALED(status) && WTERMSIG(status) > 0 &&
+	    WTERMSIG(status) < KS_SB_SIGNALS)
+		m->sb.hdr->worker_crashes[WTERMSIG(status)]++;
+	else if (!expected && WIFEXITED(status) && WEXITSTATUS(status) != 0)
+		m->sb.hdr->worker_crashes[0]++;
 	if (expected)
 		ks_log(KS_LOG_DEBUG, "worker #%u of generation %u (pid %d) "
 		       "exited", w->number, w->generation, (int)w->pid);
@@ -654,6 +696,9 @@ signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 		if (m->phase == KS_M_RUNNING && m->conf != NULL)
 			ks_upgrade_start(m);
 		break;
+	case SIGUSR1:
+		ks_alsink_reopen(&m->alsink);
+		break;
 	default:
 		stop_begin(m, s->signum == SIGINT    ? "SIGINT"
 			      : s->signum == SIGQUIT ? "SIGQUIT"
@@ -704,16 +749,17 @@ watch(struct ks_master *m)
 	ev_signal_init(&m->sigint, signal_cb, SIGINT);
 	ev_signal_init(&m->sigquit, signal_cb, SIGQUIT);
 	ev_signal_init(&m->sighup, signal_cb, SIGHUP);
+	ev_signal_init(&m->sigusr1, signal_cb, SIGUSR1);
 	ev_signal_init(&m->sigusr2, signal_cb, SIGUSR2);
 	m->sigterm.data = m->sigint.data = m->sigquit.data = m;
-	m->sighup.data = m->sigusr2.data = m;
+	m->sighup.data = m->sigusr1.data = m->sigusr2.data = m;
 	ev_signal_start(m->loop, &m->sigterm);
 	ev_signal_start(m->loop, &m->sigint);
 	ev_signal_start(m->loop, &m->sigquit);
 	ev_signal_start(m->loop, &m->sighup);
+	ev_signal_start(m->loop, &m->sigusr1);
 	ev_signal_start(m->loop, &m->sigusr2);
 	/* Not ours yet; its default action would kill the master. */
-	signal(SIGUSR1, SIG_IGN);
 	signal(SIGWINCH, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	ev_child_init(&m->child, child_cb, 0, 0);
@@ -724,6 +770,8 @@ watch(struct ks_master *m)
 	ev_init(&m->stop_timer, stop_timer_cb);
 	ev_init(&m->kill_timer, kill_timer_cb);
 	ev_init(&m->status_timer, status_cb);
+	ks_alsink_watch(&m->alsink, m->loop);
+	ks_certs_watch(m);
 }
 
 
@@ -786,6 +834,7 @@ ks_master_run(const char *path, char **argv)
 	m->exe_fd = m->notify_fd = m->fallback_fd = m->state_fd = -1;
 	m->sb.fd = -1;
 	m->zone.fd = -1;
+	ks_alsink_init(&m->alsink);
 	m->exit_status = EXIT_FAILURE;
 	/* An exec may hand us signals blocked. */
 	sigemptyset(&none);
@@ -821,6 +870,8 @@ ks_master_run(const char *path, char **argv)
 		goto out;
 	}
 	watch(m);
+	if (m->conf != NULL)
+		ks_master_commit_generation(m);
 	m->exit_status = EXIT_SUCCESS;
 	if (m->conf == NULL) {
 		run_degraded(m);
@@ -839,6 +890,7 @@ ks_master_run(const char *path, char **argv)
 	unwatch(m);
 	log_final(m);
 out:
+	ks_alsink_close(&m->alsink);
 	ks_reload_abort(m);
 	ks_master_close_left(m);
 	ks_master_close_lsocks(m);

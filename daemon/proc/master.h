@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "alsink.h"
 #include "conf.h"
 #include "zone.h"
 #include "scoreboard.h"
@@ -71,6 +72,7 @@ struct ks_master {
 	struct ks_wrec *workers;
 	struct ks_scoreboard sb;
 	struct ks_zone zone;     /* the shared limits (zone.h) */
+	struct ks_alsink alsink; /* the access log's pipe and file */
 	int notify_fd;           /* eventfd the workers write to */
 	unsigned last_generation;
 	enum ks_mphase phase;
@@ -84,10 +86,14 @@ struct ks_master {
 	/* stopping */
 	const char *stop_signal;
 	bool stop_logged;
-	ev_signal sigterm, sigint, sigquit, sighup, sigusr2;
+	ev_signal sigterm, sigint, sigquit, sighup, sigusr1, sigusr2;
 	ev_child child;
 	ev_io notify_io;
 	ev_timer respawn_timer, stop_timer, kill_timer, status_timer;
+	ev_timer cert_timer;       /* daily: certificates about to expire */
+	/* STATUS=: connections accepted at the last update */
+	unsigned long long status_accepted;
+	ev_tstamp status_at;
 };
 
 /* ---- master.c, for reload.c and upgrade.c ---- */
@@ -116,6 +122,9 @@ void ks_master_describe_exit(const struct ks_master *m,
 			     size_t len);
 /* Connections open now, over every worker. */
 unsigned long long ks_master_connections(const struct ks_master *m);
+/* A generation serves from now on (started, or a reload committed): the
+ * metrics show its listeners, the access log its file. */
+void ks_master_commit_generation(struct ks_master *m);
 /* ---- sockets.c ---- */
 
 /* Loads the configuration into m->conf and takes or binds its sockets

@@ -16,6 +16,7 @@
 struct ks_conf;
 struct ks_slot;
 struct ks_zone;
+struct ks_scoreboard;
 
 /* How a worker exits. */
 #define KS_WEXIT_OK 0
@@ -35,6 +36,8 @@ struct ks_wspec {
 	struct ks_slot *slot;  /* its scoreboard slot */
 	unsigned slot_index;   /* which one */
 	struct ks_zone *zone;  /* the shared limits (zone.h) */
+	const struct ks_scoreboard *sb; /* every slot, for the metrics */
+	int alog_fd;           /* the access log's pipe; -1: none */
 	int notify_fd;         /* eventfd: a write says "look at my slot" */
 	pid_t master;
 };

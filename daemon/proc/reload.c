@@ -130,6 +130,11 @@ finish(struct ks_master *m, struct ks_reload *r, const char *failure)
 		       "previous configuration", failure);
 	m->last_reload = (ev_tstamp)time(NULL);
 	m->last_reload_ok = failure == NULL;
+	if (failure == NULL)
+		m->sb.hdr->reloads_ok++;
+	else
+		m->sb.hdr->reloads_failed++;
+	ks_alsink_abort(&m->alsink); /* (nothing left after a commit) */
 	ks_sd_notify("READY=1");
 	if (r->old != NULL)
 		ks_conf_unref(r->old);
@@ -324,6 +329,10 @@ load_and_start(struct ks_master *m, struct ks_reload *r)
 		fail(m, r, "a listener's socket could not be set up");
 		return;
 	}
+	if (ks_alsink_prepare(&m->alsink, r->nc) != 0) {
+		fail(m, r, "the access log could not be opened");
+		return;
+	}
 	n = ks_master_nworkers(r->nc);
 	for (i = 0; i < n; i++)
 		if (ks_master_spawn(m, r->nc, i) != 0) {
@@ -381,6 +390,7 @@ commit(struct ks_master *m, struct ks_reload *r)
 	memset(m->backoff, 0, sizeof(m->backoff));
 	ev_timer_stop(m->loop, &m->respawn_timer);
 	ks_log_set_threshold(m->conf->log_level);
+	ks_master_commit_generation(m);
 	ks_master_signal(m, r->old, KS_SIG_RETIRE);
 	if (r->old != NULL) /* workers a binary upgrade took over */
 		ks_master_signal(m, NULL, KS_SIG_RETIRE);

@@ -142,6 +142,8 @@ ks_master_start_generation(struct ks_master *m, struct ks_lsock *passed)
 	m->conf = conf;
 	conf = NULL;
 	rc = open_sockets(m, m->conf, passed, &passed);
+	if (rc == 0 && ks_alsink_prepare(&m->alsink, m->conf) != 0)
+		rc = -1;
 out:
 	if (rc != 0 && m->conf != NULL) {
 		ks_conf_unref(m->conf);

@@ -138,6 +138,9 @@ write_state(struct ks_master *m)
 		m->notify_fd, m->exe_fd, m->last_generation);
 	hex(f, m->exe);
 	fputc('\n', f);
+	/* The access log's pipe: the workers of before write on into it. */
+	if (m->alsink.pipe_r >= 0)
+		fprintf(f, "alog %d %d\n", m->alsink.pipe_r, m->alsink.pipe_w);
 	for (ls = m->lsocks; ls != NULL; ls = ls->next) {
 		fprintf(f, "lsock %d %d %d ", ls->fd, (int)ls->origin,
 			ls->unlink_path ? 1 : 0);
@@ -171,6 +174,10 @@ hand_over(struct ks_master *m, int state_fd, int on)
 	set_cloexec(m->notify_fd, !on);
 	set_cloexec(m->exe_fd, !on);
 	set_cloexec(state_fd, !on);
+	if (m->alsink.pipe_r >= 0) {
+		set_cloexec(m->alsink.pipe_r, !on);
+		set_cloexec(m->alsink.pipe_w, !on);
+	}
 	for (ls = m->lsocks; ls != NULL; ls = ls->next)
 		set_cloexec(ls->fd, !on);
 }
@@ -315,6 +322,10 @@ adopt_line(struct ks_master *m, const char *line, struct ks_lsock **lsocks)
 		return ks_sb_attach(&m->sb, fd);
 	if (sscanf(line, "zone %d", &fd) == 1)
 		return ks_zone_attach(&m->zone, fd);
+	if (sscanf(line, "alog %d %d", &fd, &pid) == 2) {
+		ks_alsink_adopt(&m->alsink, fd, pid);
+		return 0;
+	}
 	if (sscanf(line, "notify %d", &fd) == 1) {
 		m->notify_fd = fd;
 		return 0;

@@ -31,6 +31,8 @@
 
 #include "conf.h"
 #include "admit.h"
+#include "alog.h"
+#include "metrics.h"
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
@@ -42,6 +44,7 @@
 
 #define STOP_GRACE 2.0        /* seconds between cancelling and closing */
 #define ALTSTACK_SIZE 65536   /* for the fatal-signal handler */
+#define ALOG_EXIT_WAIT 2.0    /* for the master to take the last lines */
 
 enum phase {
 	RUNNING,   /* serving */
@@ -57,6 +60,8 @@ static struct wproc {
 	struct ks_slot *slot;
 	int notify_fd;
 	struct ks_listener *listeners;
+	struct ks_alog alog;
+	struct ks_metrics_src msrc;
 	ev_signal sigterm, sigint, sigquit, sigcancel;
 	ev_timer stop_timer;
 	enum phase phase;
@@ -353,6 +358,14 @@ ks_worker_process(const struct ks_wspec *spec)
 	W.wk.stats = &W.slot->stats;
 	W.wk.zu.zone = spec->zone;
 	W.wk.zu.slot = spec->slot_index;
+	W.wk.lstats = ks_sb_row(spec->sb, spec->slot_index);
+	ks_metrics_src_init(&W.msrc, spec->sb, W.conf);
+	W.wk.metrics = &W.msrc;
+	if (spec->alog_fd >= 0) {
+		ks_alog_init(&W.alog, &W.wk, spec->alog_fd,
+			     W.conf->access_log_json);
+		W.wk.alog = &W.alog;
+	}
 	ks_admit_init_worker(&W.wk);
 	ks_bufpool_set_cap(&W.wk.pool, W.conf->max_buffer_memory);
 	W.wk.sched.running = &W.slot->running;
@@ -379,6 +392,11 @@ ks_worker_process(const struct ks_wspec *spec)
 out:
 	close_listeners();
 	ks_worker_destroy(&W.wk);
+	if (W.wk.alog != NULL) {
+		/* the lines of the connections closed on the way out */
+		ks_alog_close(&W.alog, ALOG_EXIT_WAIT);
+		W.wk.alog = NULL;
+	}
 	ev_loop_destroy(W.loop);
 	exit(rc);
 }

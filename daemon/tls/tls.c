@@ -41,6 +41,8 @@ struct ks_tls_ctx {
 	enum ks_tls_verify verify;
 	double handshake_timeout;
 	bool tickets;
+	struct ks_tls_certinfo *certs;
+	size_t ncerts;
 };
 
 /* Per connection: the session and what the handler may ask about it. */
@@ -64,6 +66,58 @@ struct ks_tls_info {
 	int verified;
 };
 
+/* Reads the leaf certificate of chain idx: its expiry and a name for it
+ * (the sni entry's, else the first DNS name, else the CN). */
+static int
+cert_info(struct ks_tls_ctx *ctx, unsigned idx, const struct ks_tls_keypair *kp)
+{
+	struct ks_tls_certinfo *ci, *grown;
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_datum_t der;
+	size_t len;
+
+	grown = realloc(ctx->certs, (ctx->ncerts + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return -1;
+	ctx->certs = grown;
+	ci = &ctx->certs[ctx->ncerts++];
+	memset(ci, 0, sizeof(*ci));
+	ci->file = kp->certificate;
+	if (gnutls_certificate_get_crt_raw(ctx->creds, idx, 0, &der) < 0 ||
+	    gnutls_x509_crt_init(&crt) < 0)
+		goto name;
+	if (gnutls_x509_crt_import(crt, &der, GNUTLS_X509_FMT_DER) == 0) {
+		ci->not_after = (long long)gnutls_x509_crt_get_expiration_time(crt);
+		len = sizeof(ci->name) - 1;
+		if (kp->name == NULL &&
+		    gnutls_x509_crt_get_subject_alt_name(crt, 0, ci->name, &len,
+							 NULL) == GNUTLS_SAN_DNSNAME) {
+			ci->name[len] = '\0';
+		} else {
+			len = sizeof(ci->name);
+			if (kp->name != NULL ||
+			    gnutls_x509_crt_get_dn_by_oid(
+				    crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0,
+				    ci->name, &len) != 0)
+				ci->name[0] = '\0';
+		}
+	}
+	gnutls_x509_crt_deinit(crt);
+name:
+	if (kp->name != NULL)
+		snprintf(ci->name, sizeof(ci->name), "%s", kp->name);
+	else if (ci->name[0] == '\0')
+		snprintf(ci->name, sizeof(ci->name), "-");
+	return 0;
+}
+
+const struct ks_tls_certinfo *
+ks_tls_ctx_certs(const struct ks_tls_ctx *ctx, size_t *n)
+{
+	*n = ctx != NULL ? ctx->ncerts : 0;
+	return ctx != NULL ? ctx->certs : NULL;
+}
+
 void
 ks_tls_ctx_free(struct ks_tls_ctx *ctx)
 {
@@ -82,6 +136,7 @@ ks_tls_ctx_free(struct ks_tls_ctx *ctx)
 	for (i = 0; i < ctx->nalpn; i++)
 		free(ctx->alpn[i].data);
 	free(ctx->alpn);
+	free(ctx->certs);
 	free(ctx);
 }
 
@@ -158,6 +213,8 @@ ks_tls_ctx_new(const struct ks_tls_conf *tc, struct ks_tls_ctx **out, char *err,
 		if (kp->ocsp != NULL &&
 		    load_ocsp(ctx->creds, (unsigned)rc, kp, err, errlen) != 0)
 			goto fail;
+		if (cert_info(ctx, (unsigned)rc, kp) != 0)
+			goto oom;
 	}
 	if (tc->client_ca != NULL) {
 		rc = gnutls_certificate_set_x509_trust_file(
@@ -340,6 +397,36 @@ fail_log_ok(struct ks_conn *c)
 {
 	return ks_lograte_allow(&fail_log, KS_LOG_INFO,
 				&c->wk->stats->log_suppressed) != 0;
+}
+
+/* A failed handshake: counted in all and by reason (idx, worker.h's
+ * KS_STAT of a tls_fail_ member). */
+static void
+tls_failed(struct ks_conn *c, size_t idx)
+{
+	KS_CCOUNT(c, tls_failures);
+	ks_stats_bump(c->wk->stats, idx);
+	ks_stats_bump(c->ls, idx);
+}
+
+/* Which tls_fail_ counter a fatal GnuTLS error belongs to. */
+static size_t
+fail_reason(int rc)
+{
+	switch (rc) {
+	case GNUTLS_E_FATAL_ALERT_RECEIVED:
+		return KS_STAT(tls_fail_alert);
+	case GNUTLS_E_PREMATURE_TERMINATION:
+	case GNUTLS_E_PULL_ERROR:
+	case GNUTLS_E_PUSH_ERROR:
+		return KS_STAT(tls_fail_eof);
+	case GNUTLS_E_CERTIFICATE_ERROR:
+	case GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR:
+	case GNUTLS_E_NO_CERTIFICATE_FOUND:
+		return KS_STAT(tls_fail_cert);
+	default:
+		return KS_STAT(tls_fail_protocol);
+	}
 }
 
 static char *
@@ -568,20 +655,22 @@ ks_tls_accept(struct ks_tls_ctx *ctx, struct ks_stream *st)
 				st, gnutls_record_get_direction(t->sess) ? EV_WRITE
 									 : EV_READ);
 			if (wait == KS_ETIMEDOUT) {
-				c->wk->stats->tls_failures++;
+				tls_failed(c, KS_STAT(tls_fail_timeout));
 				if (fail_log_ok(c))
 					ks_conn_log(c, KS_LOG_INFO,
 						    "TLS handshake timed out after %gs",
 						    c->lc->handshake_timeout);
 				return -1;
 			}
+			if (wait == KS_EOF || wait == KS_EIO)
+				tls_failed(c, KS_STAT(tls_fail_eof));
 			if (wait != KS_OK)
 				return -1;
 			continue;
 		}
 		if (!gnutls_error_is_fatal(rc))
 			continue; /* a warning alert */
-		c->wk->stats->tls_failures++;
+		tls_failed(c, fail_reason(rc));
 		if (fail_log_ok(c))
 			ks_conn_log(c, KS_LOG_INFO, "TLS handshake failed: %s",
 				    gnutls_strerror(rc));
@@ -590,9 +679,10 @@ ks_tls_accept(struct ks_tls_ctx *ctx, struct ks_stream *st)
 		return -1;
 	}
 	if (collect_info(ctx, t, c) != 0) {
-		c->wk->stats->tls_failures++;
+		tls_failed(c, KS_STAT(tls_fail_cert));
 		return -1;
 	}
+	KS_CCOUNT(c, tls_handshakes);
 	st->tp = &tls_transport;
 	st->tp_ctx = t;
 	ks_conn_log(c, KS_LOG_DEBUG, "TLS %s %s%s%s%s%s", t->version, t->cipher,

@@ -59,6 +59,18 @@ struct ks_tls_conf {
 
 struct ks_tls_ctx;
 
+/* A served certificate, for the metrics and the expiry warnings. */
+struct ks_tls_certinfo {
+	char name[128];      /* the sni entry's name, else the certificate's
+			      * first DNS name, else its CN, else "-" */
+	const char *file;    /* the PEM file */
+	long long not_after; /* epoch seconds */
+};
+
+/* The certificates ctx serves (ks_tls_ctx_new read them): *n of them. */
+const struct ks_tls_certinfo *ks_tls_ctx_certs(const struct ks_tls_ctx *ctx,
+					       size_t *n);
+
 /* Builds the credentials: loads every certificate and key (a key that does
  * not match its certificate is an error) and the OCSP response to staple
  * with each (one that is not for that certificate, or expired, is an
