@@ -711,6 +711,9 @@ signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 void
 ks_master_status(struct ks_master *m)
 {
+	struct ks_stats sum;
+	double rate;
+	ev_tstamp now;
 	char when[64] = "never";
 	struct tm tm;
 	time_t t;
@@ -722,10 +725,23 @@ ks_master_status(struct ks_master *m)
 		localtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
 	}
-	ks_sd_notify("STATUS=%u workers (generation %u), %llu connections; "
-		     "last reload: %s%s",
+	/* accepted per second since the last update (every STATUS_EVERY s) */
+	ks_sb_sum(&m->sb, &sum, NULL, 0, NULL);
+	now = ev_now(m->loop);
+	if (m->status_at > 0 && now - m->status_at >= 1 &&
+	    sum.accepted >= m->status_accepted)
+		m->status_rate = (double)(sum.accepted - m->status_accepted) /
+				 (now - m->status_at);
+	if (m->status_at == 0 || now - m->status_at >= 1) {
+		m->status_at = now;
+		m->status_accepted = sum.accepted;
+	}
+	rate = m->status_rate;
+	ks_sd_notify("STATUS=%u workers (generation %u), %llu connections, "
+		     "%.1f accepted/s; last reload: %s%s",
 		     ks_master_count(m, m->conf, KS_W_READY),
-		     m->conf->generation, ks_master_connections(m), when,
+		     m->conf->generation, (unsigned long long)sum.active, rate,
+		     when,
 		     m->last_reload > 0 ? (m->last_reload_ok ? " (ok)"
 							     : " (failed)")
 					: "");

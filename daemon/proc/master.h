@@ -94,6 +94,7 @@ struct ks_master {
 	/* STATUS=: connections accepted at the last update */
 	unsigned long long status_accepted;
 	ev_tstamp status_at;
+	double status_rate; /* over the last window of a second or more */
 };
 
 /* ---- master.c, for reload.c and upgrade.c ---- */

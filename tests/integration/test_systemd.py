@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 import unittest
 
 from kstest import (BUILDDIR, KSOCKD, SRCDIR, Daemon, KsTestCase, ask,
@@ -234,7 +235,16 @@ class NotifyTest(KsTestCase):
         self.assertEqual(ready["MAINPID"], str(d.proc.pid))
         status = until("STATUS")
         self.assertRegex(status["STATUS"], r"^2 workers \(generation 1\), "
-                         r"\d+ connections; last reload: never$")
+                         r"\d+ connections, \d+\.\d accepted/s; "
+                         r"last reload: never$")
+        # Connections for a second or more: the next STATUS has a rate.
+        started = time.monotonic()
+        n = 0
+        while time.monotonic() - started < 1.2 or n < 10:
+            s = d.connect("echo")
+            self.assertEqual(ask(s, "x"), "x")
+            s.close()
+            n += 1
         d.send_signal(signal.SIGHUP)
         reloading = until("RELOADING")
         self.assertRegex(reloading["MONOTONIC_USEC"], r"^\d+$")
@@ -242,6 +252,9 @@ class NotifyTest(KsTestCase):
         status = until("STATUS")
         self.assertRegex(status["STATUS"], r"generation 2\b.*last reload: "
                          r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(ok\)")
+        rate = float(re.search(r"([\d.]+) accepted/s", status["STATUS"])[1])
+        self.assertGreater(rate, 0)
+        self.assertLessEqual(rate, n)
         d.stop()
         until("STOPPING")
 

@@ -67,6 +67,7 @@ fx_setup(struct fx *f)
 	ck_assert_ptr_nonnull(f->c);
 	f->c->wk = &f->wk;
 	f->c->lc = &f->lc;
+	f->c->ls = &f->wk.own_lstats;
 	f->c->st.closed = true;
 	f->peer = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
 	ck_assert_int_ge(f->peer, 0);

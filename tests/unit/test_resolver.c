@@ -216,6 +216,7 @@ fx_new(void)
 	ck_assert_ptr_nonnull(f->c);
 	f->c->wk = &f->wk;
 	f->c->lc = &f->lc;
+	f->c->ls = &f->wk.own_lstats;
 	f->c->st.closed = true;
 	ks_log_set_sink(fx_log_sink, f);
 	return f;
