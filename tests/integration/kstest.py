@@ -366,16 +366,25 @@ class Daemon:
 
     # -- process --
 
-    def start(self, wait_ready=True, args=(), prefix=()):
+    def start(self, wait_ready=True, args=(), prefix=(), journal=False):
         """prefix: a command that runs the daemon (systemd-socket-activate
-        ... for instance)."""
+        ... for instance).  journal: stderr is a pipe that JOURNAL_STREAM
+        names, as journald's stream is under systemd."""
         raise_nofile()
         self.logf = open(self.log_path, "w")
+        out, env = subprocess.PIPE, self.env
+        if journal:
+            r, out = os.pipe()
+            st = os.fstat(out)
+            env = dict(env, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
         self.proc = subprocess.Popen(
             list(prefix) + [self.binary, "-f", "-c", self.conf_path] +
             list(args),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, cwd=self.tmpdir, env=self.env)
+            stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT, cwd=self.tmpdir, env=env)
+        if journal:
+            os.close(out)
+            self.proc.stdout = os.fdopen(r, "rb")
         self.reader = threading.Thread(target=self._read_log, daemon=True)
         self.reader.start()
         if wait_ready:
@@ -595,13 +604,13 @@ class KsTestCase(unittest.TestCase):
         self.tmpdir = tempfile.mkdtemp(prefix="kstest-")
 
     def start_daemon(self, listeners, subdir=None, wait_ready=True, env=None,
-                     binary=None, **daemon_settings):
+                     binary=None, journal=False, **daemon_settings):
         d_dir = os.path.join(self.tmpdir, subdir or "d%d" % len(self.daemons))
         os.mkdir(d_dir)
         d = Daemon(listeners, tmpdir=d_dir, env=env, binary=binary,
                    **daemon_settings)
         self.daemons.append(d)
-        d.start(wait_ready=wait_ready)
+        d.start(wait_ready=wait_ready, journal=journal)
         return d
 
     def tearDown(self):

@@ -196,6 +196,15 @@ def ocsp_response(cert, path, days=7, revoked=False):
     return path
 
 
+def server_cert(name, days):
+    """A "localhost" certificate of the set's CA (ECDSA) that expires in
+    `days` days: (cert, key)."""
+    c = certs()
+    key = _key(c.dir, name, "ecdsa")
+    return _cert(c.dir, name, key, _server_lines("localhost", days=days),
+                 c.ca, c.ca_key), key
+
+
 def certs():
     """The certificate set of this process (generated on first use)."""
     global _cache
