@@ -592,10 +592,6 @@ ks_conf_key_access_log(struct ks_conf_parse *p, const config_setting_t *g,
 
 	if (ks_conf_get_string(p, g, ctx, "access_log", &str) <= 0)
 		return;
-	if (str[0] == '\0') {
-		ks_conf_err(p, s, "%s: access_log: empty path", ctx);
-		return;
-	}
 	if ((abs = ks_conf_abspath(p, s, str)) == NULL ||
 	    (dir = strdup(abs)) == NULL)
 		return;

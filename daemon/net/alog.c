@@ -136,13 +136,12 @@ put_json(struct out *o, const char *s)
 static void
 put_time(struct out *o, double t)
 {
-	time_t s = (time_t)t;
-	int ms = (int)((t - (double)s) * 1000);
+	long long all = (long long)(t * 1000 + 0.5);
+	time_t s = (time_t)(all / 1000);
+	int ms = (int)(all % 1000);
 	struct tm tm;
 	char buf[40];
 
-	if (ms < 0 || ms > 999)
-		ms = 0;
 	gmtime_r(&s, &tm);
 	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
 	putf(o, "%s.%03dZ", buf, ms);

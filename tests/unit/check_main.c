@@ -28,6 +28,7 @@ main(void)
 	srunner_add_suite(sr, ks_suite_zone());
 	srunner_add_suite(sr, ks_suite_proxy());
 	srunner_add_suite(sr, ks_suite_acl());
+	srunner_add_suite(sr, ks_suite_observe());
 	srunner_add_suite(sr, ks_suite_conf_limits());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

@@ -113,6 +113,7 @@ fx_load_fails(const char *text, ...)
 	va_list ap;
 	int i = 0;
 
+	fx_nmsgs = 0; /* each call checks its own messages */
 	fx_write_file("ksockd.conf", text);
 	ck_assert_int_eq(ks_conf_load(fx_path, &conf), -1);
 	ck_assert_ptr_null(conf);

@@ -18,5 +18,6 @@ Suite *ks_suite_zone(void);
 Suite *ks_suite_proxy(void);
 Suite *ks_suite_acl(void);
 Suite *ks_suite_conf_limits(void);
+Suite *ks_suite_observe(void);
 
 #endif
