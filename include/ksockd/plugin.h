@@ -458,8 +458,8 @@ KS_API int ks_addr_port(const struct sockaddr *sa);
  * bundled `metrics` plugin serves them (ksockd.conf(5) lists them).
  * Returns a malloc'd, NUL-terminated text (free() it) and stores its
  * length in *len; NULL when out of memory, or outside the daemon (the
- * ksock client), with *len 0.  Never suspends; it reads shared memory
- * and costs about a microsecond per listener. */
+ * ksock client), with *len 0.  Never suspends: it reads shared memory
+ * and formats text (about 3 KiB per listener). */
 KS_API char *ks_metrics_text(ks_conn *conn, size_t *len);
 
 /* ---- Logging ------------------------------------------------------------ */

@@ -16,7 +16,7 @@ import time
 import unittest
 
 import tlscerts
-from kstest import (ConnectLoop, KsTestCase, ask, recv_until_eof,
+from kstest import (SRCDIR, ConnectLoop, KsTestCase, ask, recv_until_eof,
                     run_ksockd)
 
 TEXT_RE = re.compile(
@@ -229,6 +229,30 @@ class AccessLogTest(KsTestCase):
             self.assertGreater(len(read_lines("%s.%d" % (log, i))), 0)
         for line in lines:
             self.assertRegex(line, TEXT_RE)
+
+    def test_shipped_logrotate_config(self):
+        """conf/ksockd.logrotate is what logrotate accepts (a dry run on
+        a copy naming a file of this test)."""
+        logrotate = shutil.which("logrotate") or "/usr/sbin/logrotate"
+        if not os.path.exists(logrotate):
+            self.skipTest("logrotate is not installed")
+        log = os.path.join(self.tmpdir, "access.log")
+        with open(log, "w") as f:
+            f.write("a line\n")
+        with open(os.path.join(SRCDIR, "conf", "ksockd.logrotate")) as f:
+            text = f.read()
+        self.assertIn("/var/log/ksockd/access.log {", text)
+        conf = os.path.join(self.tmpdir, "ksockd.logrotate")
+        with open(conf, "w") as f:
+            f.write(text.replace("/var/log/ksockd/access.log", log))
+        p = subprocess.run([logrotate, "-d", "-f", "-s",
+                            os.path.join(self.tmpdir, "state"), conf],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=60)
+        out = p.stdout.decode()
+        self.assertEqual(p.returncode, 0, out)
+        self.assertNotIn("error", out.lower(), out)
+        self.assertIn("rotating pattern: %s" % log, out)
 
     def test_reload_switches_file(self):
         log1 = os.path.join(self.tmpdir, "one.log")
