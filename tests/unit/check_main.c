@@ -30,6 +30,7 @@ main(void)
 	srunner_add_suite(sr, ks_suite_acl());
 	srunner_add_suite(sr, ks_suite_observe());
 	srunner_add_suite(sr, ks_suite_conf_limits());
+	srunner_add_suite(sr, ks_suite_http_req());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

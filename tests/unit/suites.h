@@ -19,5 +19,6 @@ Suite *ks_suite_proxy(void);
 Suite *ks_suite_acl(void);
 Suite *ks_suite_conf_limits(void);
 Suite *ks_suite_observe(void);
+Suite *ks_suite_http_req(void);
 
 #endif
