@@ -272,7 +272,8 @@ note "make check (ASan+UBSan): $SUITE_PASSED passed, $SUITE_FAILED failed"
 # and for longer, is `make fuzz` (README, Testing).
 FUZZ_TMP=$(mktemp -d /tmp/ksockd-fuzz.XXXXXX)
 TMPDIRS+=("$FUZZ_TMP")
-FUZZ_TARGETS=(fuzz_line fuzz_conf fuzz_conf_read fuzz_proxy fuzz_cidr fuzz_buf)
+FUZZ_TARGETS=(fuzz_line fuzz_conf fuzz_conf_read fuzz_proxy fuzz_cidr fuzz_buf
+	fuzz_http)
 FUZZ_SEED=1
 
 fuzz_runs() {
@@ -283,6 +284,7 @@ fuzz_runs() {
 	fuzz_proxy) echo 200000 ;;
 	fuzz_cidr) echo 500000 ;;
 	fuzz_buf) echo 1000000 ;;
+	fuzz_http) echo 1300000 ;;
 	esac
 }
 
