@@ -504,6 +504,11 @@ worker_gone(struct ks_master *m, struct ks_wrec *w, struct ks_wrec **pp,
 	else
 		ks_log(KS_LOG_ERR, "worker #%u of generation %u (pid %d) %s",
 		       w->number, w->generation, (int)w->pid, why);
+	/* What it still counted (it crashed with connections open) goes
+	 * before a replacement is forked: from then on a scrape may read
+	 * the slots, and must not see the dead worker's gauges. */
+	ks_zone_release_slot(&m->zone, w->slot);
+	ks_sb_release(&m->sb, w->slot);
 	if (m->phase == KS_M_STARTING && w->conf != NULL &&
 	    w->conf == m->conf) {
 		if (m->upgrading) {
@@ -524,9 +529,6 @@ worker_gone(struct ks_master *m, struct ks_wrec *w, struct ks_wrec **pp,
 		replace(m, w);
 	}
 	ks_reload_poll(m, w, status);
-	/* What it still counted (it crashed with connections open) */
-	ks_zone_release_slot(&m->zone, w->slot);
-	ks_sb_release(&m->sb, w->slot);
 	if (w->conf != NULL)
 		ks_conf_unref(w->conf);
 	free(w);

@@ -1,0 +1,317 @@
+"""The metrics' values, scraped from the bundled metrics plugin with a real
+HTTP client under workers = 2 and parsed by prometheus_client: the
+counters equal the traffic a test made, summed over both workers; limit
+refusals and TLS failures show up by reason; a crashed worker's counts
+stay, and so do everyone's over a reload and a binary upgrade; the
+certificate gauge; datagrams."""
+
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import time
+import unittest
+
+import tlscerts
+from kstest import KSOCKD, KsTestCase, ask, plugin_so, recv_until_eof
+
+try:
+    from prometheus_client.parser import text_string_to_metric_families
+except ImportError:  # pragma: no cover - dev.sh installs it
+    text_string_to_metric_families = None
+
+METRICS = {"name": "metrics", "handler": "metrics"}
+
+
+def scrape(d):
+    """{(sample name, ((label, value), ...)): value} of one GET /metrics,
+    through prometheus_client's parser (which rejects a malformed text)."""
+    host, port = d.address("metrics")
+    c = http.client.HTTPConnection(host, port, timeout=30)
+    try:
+        c.request("GET", "/metrics")
+        r = c.getresponse()
+        body = r.read().decode()
+        assert r.status == 200, (r.status, body)
+    finally:
+        c.close()
+    out = {}
+    for fam in text_string_to_metric_families(body):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def value(m, metric, **labels):
+    return m[(metric, tuple(sorted(labels.items())))]
+
+
+def scrape_until(d, cond, timeout=60):
+    """Scrapes until cond(metrics) holds (a connection's close reaches the
+    counters a moment after the client saw its end): the last scrape."""
+    deadline = time.monotonic() + timeout
+    while True:
+        m = scrape(d)
+        if cond(m) or time.monotonic() > deadline:
+            return m
+        time.sleep(0.02)
+
+
+class MetricsTest(KsTestCase):
+
+    def setUp(self):
+        if text_string_to_metric_families is None:
+            self.skipTest("python3-prometheus-client is not installed")
+        super().setUp()
+
+    def test_counters_equal_the_traffic_summed_over_workers(self):
+        d = self.start_daemon([{"name": "echo", "handler": "echo"},
+                               METRICS], workers=2)
+        workers = d.wait_workers(2)
+        # Held open together, so that both workers take some.
+        socks, total = [], 0
+        for i in range(40):
+            s = d.connect("echo")
+            payload = b"y" * (i + 1) + b"\n"
+            s.sendall(payload)
+            total += len(payload)
+            socks.append((s, payload))
+        for s, payload in socks:
+            s.shutdown(socket.SHUT_WR)
+            self.assertEqual(recv_until_eof(s), payload)
+            s.close()
+        m = scrape_until(d, lambda m: value(
+            m, "ksockd_connections_closed_total", listener="echo",
+            reason="eof") >= 40)
+        echo = dict(listener="echo")
+        self.assertEqual(value(m, "ksockd_connections_accepted_total",
+                               **echo), 40)
+        self.assertEqual(value(m, "ksockd_connections_closed_total",
+                               reason="eof", **echo), 40)
+        for reason in ("timeout", "limit", "error", "shutdown"):
+            self.assertEqual(value(m, "ksockd_connections_closed_total",
+                                   reason=reason, **echo), 0)
+        self.assertEqual(value(m, "ksockd_connections_active", **echo), 0)
+        self.assertEqual(value(m, "ksockd_received_bytes_total", **echo),
+                         total)
+        self.assertEqual(value(m, "ksockd_sent_bytes_total", **echo), total)
+        self.assertEqual(value(m, "ksockd_handler_returns_total", **echo), 40)
+        self.assertEqual(value(m, "ksockd_handler_errors_total", **echo), 0)
+        # the scrape itself is a connection of the metrics listener
+        self.assertGreaterEqual(value(m, "ksockd_connections_active",
+                                      listener="metrics"), 1)
+        self.assertEqual(value(m, "ksockd_workers"), 2)
+        self.assertEqual(value(m, "ksockd_config_generation"), 1)
+        # Who accepted what, from the workers' own debug lines: the sum
+        # the metrics show is over both.
+        per_pid = {}
+        for pid in re.findall(r"ksockd\[(\d+)\]: debug: \[echo echo "
+                              r"[^\]]*\] accepted", d.log_text()):
+            per_pid[int(pid)] = per_pid.get(int(pid), 0) + 1
+        self.assertEqual(sum(per_pid.values()), 40)
+        self.assertTrue(set(per_pid) <= set(workers), (per_pid, workers))
+
+    def test_refusals_and_tls_failures_by_reason(self):
+        c = tlscerts.certs()
+        d = self.start_daemon([
+            {"name": "denied", "handler": "echo", "deny": ["127.0.0.0/8"]},
+            {"name": "one", "handler": "echo",
+             "max_connections_per_source": 1},
+            {"name": "tls", "handler": "echo",
+             "tls": {"certificate": c.rsa_cert, "key": c.rsa_key}},
+            METRICS], workers=2)
+        s = d.connect("denied")
+        try:
+            self.assertEqual(recv_until_eof(s), b"")
+        except ConnectionResetError:
+            pass
+        s.close()
+        held = d.connect("one")
+        self.assertEqual(ask(held, "held"), "held")
+        s = d.connect("one")
+        try:
+            self.assertEqual(recv_until_eof(s), b"")
+        except ConnectionResetError:
+            pass
+        s.close()
+        s = d.connect("tls")
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        recv_until_eof(s)
+        s.close()
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(c.ca)
+        t = ctx.wrap_socket(d.connect("tls"), server_hostname="localhost")
+        t.sendall(b"fine\n")
+        self.assertEqual(t.recv(10), b"fine\n")
+        t.close()
+        m = scrape_until(d, lambda m: value(
+            m, "ksockd_tls_handshake_failures_total", listener="tls",
+            reason="protocol") >= 1 and value(
+            m, "ksockd_connections_refused_total", listener="one",
+            reason="max_connections_per_source") >= 1)
+        self.assertEqual(value(m, "ksockd_connections_refused_total",
+                               listener="denied", reason="acl"), 1)
+        self.assertEqual(value(m, "ksockd_connections_accepted_total",
+                               listener="denied"), 0)
+        self.assertEqual(value(m, "ksockd_connections_refused_total",
+                               listener="one",
+                               reason="max_connections_per_source"), 1)
+        self.assertEqual(value(m, "ksockd_connections_refused_total",
+                               listener="one", reason="acl"), 0)
+        self.assertEqual(value(m, "ksockd_tls_handshake_failures_total",
+                               listener="tls", reason="protocol"), 1)
+        for reason in ("timeout", "alert", "certificate"):
+            self.assertEqual(value(m, "ksockd_tls_handshake_failures_total",
+                                   listener="tls", reason=reason), 0)
+        self.assertEqual(value(m, "ksockd_tls_handshakes_total",
+                               listener="tls"), 1)
+        m = scrape_until(d, lambda m: value(
+            m, "ksockd_connections_closed_total", listener="tls",
+            reason="error") >= 1)
+        self.assertEqual(value(m, "ksockd_connections_closed_total",
+                               listener="tls", reason="error"), 1)
+        held.close()
+
+    def test_a_crashed_worker_keeps_its_counts(self):
+        d = self.start_daemon([{"name": "echo", "handler": "echo"},
+                               {"name": "proc", "handler": plugin_so("proc")},
+                               METRICS], workers=2)
+        d.crashes_expected = True
+        for i in range(10):
+            s = d.connect("echo")
+            self.assertEqual(ask(s, "n%d" % i), "n%d" % i)
+            s.close()
+        scrape_until(d, lambda m: value(
+            m, "ksockd_connections_closed_total", listener="echo",
+            reason="eof") >= 10)
+        # Crash the worker this connection lands on: whichever it is,
+        # what it counted moves to the totals.
+        s = d.connect("proc")
+        pid = int(ask(s, "pid").split()[1])
+        mark = d.mark()
+        s.sendall(b"crash\n")
+        d.wait_for_log(r"\(pid %d\) killed by SIGSEGV" % pid, since=mark)
+        d.wait_for_log(r"starting a new worker", since=mark)
+        s.close()
+        d.wait_workers(2, exclude=[pid])
+        m = scrape(d)
+        self.assertEqual(value(m, "ksockd_connections_accepted_total",
+                               listener="echo"), 10)
+        self.assertEqual(value(m, "ksockd_connections_closed_total",
+                               listener="echo", reason="eof"), 10)
+        self.assertEqual(value(m, "ksockd_received_bytes_total",
+                               listener="echo"), sum(
+            len("n%d\n" % i) for i in range(10)))
+        self.assertEqual(value(m, "ksockd_connections_accepted_total",
+                               listener="proc"), 1)
+        # the crashed connection was never closed by a worker
+        self.assertEqual(value(m, "ksockd_connections_active",
+                               listener="proc"), 0)
+        self.assertEqual(value(m, "ksockd_worker_crashes_total",
+                               signal="SIGSEGV"), 1)
+        self.assertEqual(value(m, "ksockd_worker_crashes_total",
+                               signal="exit"), 0)
+        self.assertEqual(value(m, "ksockd_worker_starts_total"), 3)
+
+    def test_reload_keeps_counts_and_changes_listeners(self):
+        listeners = [{"name": "echo", "handler": "echo"},
+                     {"name": "old", "handler": "echo"}, METRICS]
+        d = self.start_daemon(listeners, workers=2)
+        for i in range(5):
+            s = d.connect("echo")
+            self.assertEqual(ask(s, "a"), "a")
+            s.close()
+        scrape_until(d, lambda m: value(
+            m, "ksockd_connections_closed_total", listener="echo",
+            reason="eof") >= 5)
+        started = value(scrape(d), "ksockd_start_time_seconds")
+        d.write_config([{"name": "echo", "handler": "echo"},
+                        {"name": "new", "handler": "echo"}, METRICS],
+                       workers=2)
+        mark = d.mark()
+        d.send_signal(signal.SIGHUP)
+        d.wait_for_log(r"reloaded configuration", since=mark)
+        d.parse_addresses(since=mark)
+        m = scrape_until(d, lambda m: value(
+            m, "ksockd_config_generation") == 2)
+        self.assertEqual(value(m, "ksockd_reloads_total", result="ok"), 1)
+        self.assertEqual(value(m, "ksockd_reloads_total", result="failed"),
+                         0)
+        self.assertEqual(value(m, "ksockd_connections_accepted_total",
+                               listener="echo"), 5)
+        self.assertEqual(value(m, "ksockd_connections_accepted_total",
+                               listener="new"), 0)
+        self.assertNotIn(("ksockd_connections_accepted_total",
+                          (("listener", "old"),)), m)
+        self.assertEqual(value(m, "ksockd_start_time_seconds"), started)
+        # a reload that fails is counted too
+        d.write_config_text("daemon = { workers = \"many\"; };\n")
+        mark = d.mark()
+        d.send_signal(signal.SIGHUP)
+        d.wait_for_log(r"reload failed", since=mark)
+        m = scrape(d)
+        self.assertEqual(value(m, "ksockd_reloads_total", result="failed"),
+                         1)
+        self.assertEqual(value(m, "ksockd_config_generation"), 2)
+
+    def test_upgrade_keeps_counts(self):
+        binary = os.path.join(self.tmpdir, "bin", "ksockd")
+        os.mkdir(os.path.dirname(binary))
+        shutil.copy(KSOCKD, binary)
+        d = self.start_daemon([{"name": "echo", "handler": "echo"},
+                               METRICS], workers=2, binary=binary)
+        for i in range(7):
+            s = d.connect("echo")
+            self.assertEqual(ask(s, "u"), "u")
+            s.close()
+        before = scrape_until(d, lambda m: value(
+            m, "ksockd_connections_closed_total", listener="echo",
+            reason="eof") >= 7)
+        tmp = binary + ".new"
+        shutil.copy(KSOCKD, tmp)
+        os.rename(tmp, binary)
+        mark = d.mark()
+        d.send_signal(signal.SIGUSR2)
+        d.wait_for_log(r"upgraded to", since=mark)
+        m = scrape_until(d, lambda m: value(
+            m, "ksockd_config_generation") == 2)
+        self.assertEqual(value(m, "ksockd_connections_accepted_total",
+                               listener="echo"), 7)
+        self.assertEqual(value(m, "ksockd_start_time_seconds"),
+                         value(before, "ksockd_start_time_seconds"))
+
+    def test_certificate_not_after(self):
+        cert, key = tlscerts.server_cert("gauge", 40)
+        d = self.start_daemon([
+            {"name": "tls", "handler": "hello",
+             "tls": {"certificate": cert, "key": key}}, METRICS])
+        not_after = ssl.cert_time_to_seconds(
+            ssl._ssl._test_decode_cert(cert)["notAfter"])
+        m = scrape(d)
+        self.assertEqual(value(m, "ksockd_tls_certificate_not_after_seconds",
+                               listener="tls", name="localhost"), not_after)
+        self.assertGreater(not_after - time.time(), 39 * 86400)
+
+    def test_datagrams(self):
+        d = self.start_daemon([
+            {"name": "udp", "protocol": "udp", "handler": "echo",
+             "address": "127.0.0.1", "port": 0}, METRICS])
+        u = d.udp("udp")
+        for i in range(5):
+            u.sendto(b"dgram %d" % i, d.address("udp"))
+            self.assertEqual(u.recv(100), b"dgram %d" % i)
+        m = scrape_until(d, lambda m: value(
+            m, "ksockd_datagrams_sent_total", listener="udp") >= 5)
+        self.assertEqual(value(m, "ksockd_datagrams_received_total",
+                               listener="udp"), 5)
+        self.assertEqual(value(m, "ksockd_datagrams_sent_total",
+                               listener="udp"), 5)
+        self.assertEqual(value(m, "ksockd_received_bytes_total",
+                               listener="udp"), 35)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
