@@ -121,6 +121,12 @@ static void
 finish(struct ks_master *m, struct ks_reload *r, const char *failure)
 {
 	ev_timer_stop(m->loop, &r->timer);
+	/* Counted before it is logged: whoever reads the log and then the
+	 * metrics sees the count. */
+	if (failure == NULL)
+		m->sb.hdr->reloads_ok++;
+	else
+		m->sb.hdr->reloads_failed++;
 	if (failure == NULL)
 		ks_log(KS_LOG_INFO, "reloaded configuration (%zu listeners, %u "
 		       "workers)", m->conf->nlisteners,
@@ -130,10 +136,6 @@ finish(struct ks_master *m, struct ks_reload *r, const char *failure)
 		       "previous configuration", failure);
 	m->last_reload = (ev_tstamp)time(NULL);
 	m->last_reload_ok = failure == NULL;
-	if (failure == NULL)
-		m->sb.hdr->reloads_ok++;
-	else
-		m->sb.hdr->reloads_failed++;
 	ks_alsink_abort(&m->alsink); /* (nothing left after a commit) */
 	ks_sd_notify("READY=1");
 	if (r->old != NULL)

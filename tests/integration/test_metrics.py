@@ -16,7 +16,8 @@ import time
 import unittest
 
 import tlscerts
-from kstest import KSOCKD, KsTestCase, ask, plugin_so, recv_until_eof
+from kstest import (KSOCKD, SRCDIR, KsTestCase, ask, plugin_so,
+                    recv_until_eof)
 
 try:
     from prometheus_client.parser import text_string_to_metric_families
@@ -114,6 +115,16 @@ class MetricsTest(KsTestCase):
         self.assertEqual(sum(per_pid.values()), 40)
         self.assertTrue(set(per_pid) <= set(workers), (per_pid, workers))
 
+    def refused(self, d, name):
+        """A connection the listener resets at once (the reset may even
+        beat connect() back)."""
+        try:
+            s = d.connect(name)
+            self.assertEqual(recv_until_eof(s), b"")
+            s.close()
+        except ConnectionResetError:
+            pass
+
     def test_refusals_and_tls_failures_by_reason(self):
         c = tlscerts.certs()
         d = self.start_daemon([
@@ -123,20 +134,10 @@ class MetricsTest(KsTestCase):
             {"name": "tls", "handler": "echo",
              "tls": {"certificate": c.rsa_cert, "key": c.rsa_key}},
             METRICS], workers=2)
-        s = d.connect("denied")
-        try:
-            self.assertEqual(recv_until_eof(s), b"")
-        except ConnectionResetError:
-            pass
-        s.close()
+        self.refused(d, "denied")
         held = d.connect("one")
         self.assertEqual(ask(held, "held"), "held")
-        s = d.connect("one")
-        try:
-            self.assertEqual(recv_until_eof(s), b"")
-        except ConnectionResetError:
-            pass
-        s.close()
+        self.refused(d, "one")
         s = d.connect("tls")
         s.sendall(b"GET / HTTP/1.0\r\n\r\n")
         recv_until_eof(s)
@@ -294,6 +295,28 @@ class MetricsTest(KsTestCase):
         self.assertEqual(value(m, "ksockd_tls_certificate_not_after_seconds",
                                listener="tls", name="localhost"), not_after)
         self.assertGreater(not_after - time.time(), 39 * 86400)
+
+    def test_every_family_is_documented(self):
+        """The METRICS section of ksockd.conf(5) names each family the
+        text has, and no other."""
+        c = tlscerts.certs()
+        d = self.start_daemon([
+            {"name": "tls", "handler": "hello",
+             "tls": {"certificate": c.rsa_cert, "key": c.rsa_key}},
+            METRICS])
+        host, port = d.address("metrics")
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        conn.request("GET", "/metrics")
+        body = conn.getresponse().read().decode()
+        conn.close()
+        served = set(re.findall(r"^# TYPE (\S+) ", body, re.M))
+        with open(os.path.join(SRCDIR, "doc", "ksockd.conf.5")) as f:
+            page = f.read()
+        section = page.split("\n.SH METRICS\n", 1)[1].split("\n.SH ", 1)[0]
+        documented = set(re.findall(r"^\.B (ksockd_\w+)$", section, re.M))
+        self.assertEqual(served, documented)
+        for fam in served:
+            self.assertRegex(body, r"# HELP %s \S" % fam)
 
     def test_datagrams(self):
         d = self.start_daemon([
