@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import ssl
+import subprocess
 import time
 import unittest
 
@@ -295,6 +296,37 @@ class MetricsTest(KsTestCase):
         self.assertEqual(value(m, "ksockd_tls_certificate_not_after_seconds",
                                listener="tls", name="localhost"), not_after)
         self.assertGreater(not_after - time.time(), 39 * 86400)
+
+    def test_curl_scrape(self):
+        """What an operator types first: curl, and the text parses."""
+        curl = shutil.which("curl")
+        if curl is None:
+            self.skipTest("curl is not installed")
+        d = self.start_daemon([{"name": "echo", "handler": "echo"},
+                               METRICS])
+        s = d.connect("echo")
+        self.assertEqual(ask(s, "c"), "c")
+        s.close()
+        url = "http://%s:%d/metrics" % d.address("metrics")
+        deadline = time.monotonic() + 60
+        while True:
+            p = subprocess.run([curl, "-sS", "--fail", "-D", "-", url],
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            head, body = p.stdout.decode().split("\r\n\r\n", 1)
+            if 'ksockd_connections_closed_total{listener="echo",' \
+                    'reason="eof"} 1' in body or \
+                    time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        self.assertRegex(head, r"^HTTP/1.1 200 OK")
+        self.assertIn("Content-Type: text/plain; version=0.0.4; "
+                      "charset=utf-8", head)
+        fams = {f.name for f in text_string_to_metric_families(body)}
+        self.assertIn("ksockd_connections_accepted", fams)
+        self.assertIn('ksockd_connections_closed_total{listener="echo",'
+                      'reason="eof"} 1\n', body)
 
     def test_every_family_is_documented(self):
         """The METRICS section of ksockd.conf(5) names each family the
