@@ -143,6 +143,17 @@ mono_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+void
+ks_lograte_flush(struct ks_lograte *rl, int level)
+{
+	if (rl->suppressed > 0 && ks_log_enabled(level))
+		ks_log(level, "%llu similar messages suppressed (%s)",
+		       rl->suppressed, rl->what);
+	rl->suppressed = 0;
+	rl->window_start = 0;
+	rl->n = 0;
+}
+
 int
 ks_lograte_allow(struct ks_lograte *rl, int level,
 		 uint64_t *suppressed_total)

@@ -58,6 +58,10 @@ struct ks_lograte {
 int ks_lograte_allow(struct ks_lograte *rl, int level,
 		     uint64_t *suppressed_total);
 
+/* Logs the count of what is suppressed now, if any (for the last
+ * messages of a burst that ends: at exit, say). */
+void ks_lograte_flush(struct ks_lograte *rl, int level);
+
 void ks_vlog(int level, const char *fmt, va_list ap);
 /* Like ks_log, with ": strerror(errno)" appended. */
 void ks_log_errno(int level, const char *fmt, ...) KS_PRINTF(2, 3);

@@ -113,6 +113,7 @@ ks_worker_destroy(struct ks_worker *wk)
 
 	while ((c = wk->conns) != NULL)
 		ks_conn_abort(c);
+	ks_conn_abort_done();
 	/* A few rounds for coroutines that yield on their way out; one that
 	 * yields forever is left behind (the process is exiting). */
 	for (i = 0; i < 16 && ks_sched_run_queue(&wk->sched); i++)

@@ -630,13 +630,27 @@ ks_conn_cancel(struct ks_conn *c)
 	}
 }
 
+/* A handler that ignores its cancellation is worth a warning, but a stop
+ * with thousands of them is not worth thousands. */
+static struct ks_lograte abort_log =
+	KS_LOGRATE_INIT("connections closed at shutdown with coroutines running");
+
 void
 ks_conn_abort(struct ks_conn *c)
 {
-	ks_conn_log(c, KS_LOG_WARN,
-		    "closing at shutdown with %u coroutine(s) still running",
-		    c->ncoro);
+	if (ks_lograte_allow(&abort_log, KS_LOG_WARN,
+			     &c->wk->stats->log_suppressed))
+		ks_conn_log(c, KS_LOG_WARN, "closing at shutdown with %u "
+			    "coroutine(s) still running", c->ncoro);
+	if (c->close_reason == KS_CLOSE_EOF)
+		c->close_reason = KS_CLOSE_SHUTDOWN;
 	conn_close(c);
+}
+
+void
+ks_conn_abort_done(void)
+{
+	ks_lograte_flush(&abort_log, KS_LOG_WARN);
 }
 
 void

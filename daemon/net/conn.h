@@ -129,6 +129,8 @@ void ks_conn_cancel(struct ks_conn *c);
 /* Closes the socket now (after shutdown_timeout); coroutines still alive
  * are abandoned (their stacks freed). */
 void ks_conn_abort(struct ks_conn *c);
+/* After a round of ks_conn_abort: how many warnings were left out. */
+void ks_conn_abort_done(void);
 
 /* Worker's periodic sweep: hibernates the handler's stack if it has been
  * waiting for input for a while. */

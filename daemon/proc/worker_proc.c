@@ -246,6 +246,7 @@ stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	while (W.wk.conns != NULL)
 		ks_conn_abort(W.wk.conns);
+	ks_conn_abort_done();
 	ev_break(loop, EVBREAK_ALL);
 }
 
