@@ -76,6 +76,8 @@ struct ks_lconf {
 	struct ks_acl *acl;     /* allow and deny, NULL: everyone (acl.h) */
 	/* Limits (admit.h); -1: the daemon's value */
 	int max_connections;    /* this listener's; 0 = none */
+	bool fd_reserve;        /* accepts from the descriptor reserve (up to
+				 * its max_connections) while others pause */
 	int max_connections_per_source; /* 0 = none; -1 (daemon's -1): derived */
 	int connection_rate;    /* per source and second; 0 = none */
 	int max_datagram_rate;  /* udp: per source and second; 0 = none */

@@ -105,6 +105,8 @@ void ks_conf_key_plugin_dir(struct ks_conf_parse *, const config_setting_t *,
 			    const char *, void *);
 void ks_conf_key_log_level(struct ks_conf_parse *, const config_setting_t *,
 			   const char *, void *);
+void ks_conf_key_fd_reserve(struct ks_conf_parse *, const config_setting_t *,
+			    const char *, void *);
 void ks_conf_key_access_log(struct ks_conf_parse *, const config_setting_t *,
 			    const char *, void *);
 void ks_conf_key_access_log_format(struct ks_conf_parse *,

@@ -91,6 +91,9 @@ const struct ks_key ks_listener_keys[] = {
 		       "socket file's mode, user and group" },
 	{ LKEY("max_connections", KS_KEY_INT, KS_SCOPE_STREAM, KS_AT_CONN,
 	       max_connections), INTV(0, INT_MAX, 0) },
+	/* read after max_connections, which it needs */
+	{ LKEY("fd_reserve", KS_KEY_CUSTOM, KS_SCOPE_STREAM, KS_AT_CONN,
+	       fd_reserve), .parse = ks_conf_key_fd_reserve },
 	/* -1 (not a value one can write): the daemon's */
 	{ LKEY("max_connections_per_source", KS_KEY_INT, KS_SCOPE_TCP,
 	       KS_AT_CONN, max_connections_per_source), INTV(0, INT_MAX, -1) },
@@ -576,6 +579,33 @@ ks_conf_key_log_level(struct ks_conf_parse *p, const config_setting_t *g,
 			    "warn, info or debug)", ctx, str);
 	else
 		conf->log_level = r;
+}
+
+/* A listener the operator needs most when descriptors run short (the
+ * metrics, an admin console) may take from the reserve, but only as many
+ * as its own max_connections: the reserve stays a reserve. */
+void
+ks_conf_key_fd_reserve(struct ks_conf_parse *p, const config_setting_t *g,
+		       const char *ctx, void *obj)
+{
+	const config_setting_t *s = config_setting_get_member(g, "fd_reserve");
+	struct ks_lconf *lc = obj;
+	int v;
+
+	if (s == NULL)
+		return;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+		ks_conf_err(p, s, "%s: fd_reserve must be true or false", ctx);
+		return;
+	}
+	v = config_setting_get_bool(s);
+	if (v && lc->max_connections <= 0) {
+		ks_conf_err(p, s, "%s: fd_reserve needs max_connections: it "
+			    "bounds what the listener takes from the "
+			    "descriptor reserve", ctx);
+		return;
+	}
+	lc->fd_reserve = v != 0;
 }
 
 /* The master opens (and creates) the file when it starts a generation:

@@ -151,7 +151,8 @@ struct ks_worker {
 	int fd_reserve;
 	int fd_reserve_from;
 	unsigned auto_per_source;
-	bool fd_low;
+	bool fd_low;   /* in the reserve: listeners pause, fd_reserve ones not */
+	bool fd_out;   /* none left at all (EMFILE): every listener pauses */
 	ev_timer accept_gate;
 	unsigned nlimit_paused;
 };

@@ -30,12 +30,20 @@
 
 static struct ks_lograte fd_log = KS_LOGRATE_INIT("descriptor shortage");
 
+/* May l accept as far as descriptors go?  In the reserve only the
+ * fd_reserve listeners may; with none left at all, none. */
+static bool
+fds_ok(const struct ks_listener *l)
+{
+	return !l->wk->fd_low || (l->lc->fd_reserve && !l->wk->fd_out);
+}
+
 /* Accepting: the watcher, and the socket's place in the loop's epoll set
  * as one that wakes a single waiting worker (excl.h). */
 static void
 accept_resume(struct ks_listener *l)
 {
-	if (l->wk->fd_low || l->limit_paused || l->wk->draining ||
+	if (!fds_ok(l) || l->limit_paused || l->wk->draining ||
 	    ev_is_active(&l->io))
 		return;
 	/* ev_io_set makes libev register the fd again even when the watcher
@@ -68,11 +76,26 @@ is_stream(const struct ks_listener *l)
  * gate looks again every GATE_RETRY seconds.  No spinning meanwhile: the
  * listening sockets are out of the poll set.
  */
+static bool
+any_reserve(struct ks_worker *wk)
+{
+	struct ks_list *pos;
+
+	ks_list_for_each(pos, &wk->listeners)
+		if (ks_list_entry(pos, struct ks_listener, link)->lc->fd_reserve)
+			return true;
+	return false;
+}
+
 static void
 fd_shortage(struct ks_worker *wk, int err)
 {
 	struct ks_list *pos;
 
+	/* Already paused for this (an fd_reserve listener accepting in the
+	 * reserve comes here for every connection it takes). */
+	if (wk->fd_low && (err == 0 || wk->fd_out))
+		return;
 	/* The limit may have changed under us (prlimit): see it afresh. */
 	ks_admit_init_worker(wk);
 	wk->stats->fd_waits++;
@@ -84,17 +107,22 @@ fd_shortage(struct ks_worker *wk, int err)
 		else
 			ks_log(KS_LOG_ERR, "accept: only %d descriptors left in "
 			       "reserve: every listener of this worker pauses "
-			       "(%gs retries)", wk->fd_reserve, GATE_RETRY);
+			       "(%gs retries)%s", wk->fd_reserve, GATE_RETRY,
+			       any_reserve(wk) ? "; fd_reserve listeners go on"
+					       : "");
 	}
-	if (wk->fd_low)
-		return;
+	/* Out of descriptors altogether: the fd_reserve listeners too. */
+	if (err != 0)
+		wk->fd_out = true;
 	wk->fd_low = true;
 	ks_list_for_each(pos, &wk->listeners) {
 		struct ks_listener *l = ks_list_entry(pos, struct ks_listener, link);
 
-		if (is_stream(l))
+		if (is_stream(l) && (!l->lc->fd_reserve || wk->fd_out))
 			accept_pause(l);
 	}
+	if (ev_is_active(&wk->accept_gate))
+		return;
 	ev_timer_set(&wk->accept_gate, GATE_RETRY, 0);
 	ev_timer_start(wk->loop, &wk->accept_gate);
 }
@@ -120,7 +148,7 @@ gate_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)revents;
 	if (ks_list_empty(&wk->listeners) || wk->draining) {
-		wk->fd_low = false;
+		wk->fd_low = wk->fd_out = false;
 		return;
 	}
 	l = ks_list_entry(wk->listeners.next, struct ks_listener, link);
@@ -131,6 +159,7 @@ gate_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	wk->fd_low = false;
+	wk->fd_out = false;
 	ks_log(KS_LOG_INFO, "accept: descriptors available again: "
 	       "accepting");
 	ks_list_for_each(pos, &wk->listeners) {
@@ -201,7 +230,7 @@ accept_some(struct ks_listener *l, int max)
 	socklen_t len;
 	int i, fd;
 
-	for (i = 0; i < max && !wk->fd_low; i++) {
+	for (i = 0; i < max && fds_ok(l); i++) {
 		if (ks_admit_reserve(l, &adm) != 0) {
 			limit_pause(l);
 			return 0;

@@ -17,8 +17,8 @@ import time
 import unittest
 
 import tlscerts
-from kstest import (KSOCKD, SRCDIR, KsTestCase, ask, plugin_so,
-                    recv_until_eof)
+from kstest import (KSOCKD, PLUGIN_BUILD_DIR, SRCDIR, Daemon, KsTestCase,
+                    ask, plugin_so, recv_until_eof, run_ksockd)
 
 try:
     from prometheus_client.parser import text_string_to_metric_families
@@ -26,6 +26,14 @@ except ImportError:  # pragma: no cover - dev.sh installs it
     text_string_to_metric_families = None
 
 METRICS = {"name": "metrics", "handler": "metrics"}
+
+
+def run_ksockd_conf(tmpdir, text):
+    """`ksockd -t` on a file of text (with the built plugins)."""
+    path = os.path.join(tmpdir, "check.conf")
+    with open(path, "w") as f:
+        f.write('daemon = { plugin_dir = "%s"; };\n' % PLUGIN_BUILD_DIR + text)
+    return run_ksockd(["-t", "-c", path])
 
 
 def scrape(d):
@@ -109,9 +117,15 @@ class MetricsTest(KsTestCase):
         self.assertEqual(value(m, "ksockd_config_generation"), 1)
         # Who accepted what, from the workers' own debug lines: the sum
         # the metrics show is over both.
+        # (The log is read by a thread of the harness: wait for it.)
+        accepted_re = re.compile(r"ksockd\[(\d+)\]: debug: \[echo echo "
+                                 r"[^\]]*\] accepted")
+        deadline = time.monotonic() + 60
+        while len(accepted_re.findall(d.log_text())) < 40 and \
+                time.monotonic() < deadline:
+            time.sleep(0.02)
         per_pid = {}
-        for pid in re.findall(r"ksockd\[(\d+)\]: debug: \[echo echo "
-                              r"[^\]]*\] accepted", d.log_text()):
+        for pid in accepted_re.findall(d.log_text()):
             per_pid[int(pid)] = per_pid.get(int(pid), 0) + 1
         self.assertEqual(sum(per_pid.values()), 40)
         self.assertTrue(set(per_pid) <= set(workers), (per_pid, workers))
@@ -349,6 +363,50 @@ class MetricsTest(KsTestCase):
         self.assertEqual(served, documented)
         for fam in served:
             self.assertRegex(body, r"# HELP %s \S" % fam)
+
+    def test_fd_reserve_keeps_the_metrics_reachable(self):
+        """Under `prlimit --nofile=48`, clients holding every descriptor
+        pause the other listeners; the metrics listener (fd_reserve, at
+        most 2 connections) still answers, and shows the pause."""
+        os.mkdir(os.path.join(self.tmpdir, "nofile"))
+        d = Daemon([{"name": "hello", "handler": "hello", "backlog": 512,
+                     "max_connections_per_source": 0},
+                    dict(METRICS, fd_reserve=True, max_connections=2,
+                         max_connections_per_source=0)],
+                   tmpdir=os.path.join(self.tmpdir, "nofile"), workers=1)
+        self.daemons.append(d)
+        d.start(prefix=["prlimit", "--nofile=48"])
+        mark = d.mark()
+        held = [d.connect("hello", timeout=60) for _ in range(100)]
+        d.wait_for_log(r"every listener of this worker pauses.*"
+                       r"fd_reserve listeners go on", since=mark)
+        m = scrape(d)
+        self.assertGreaterEqual(value(m, "ksockd_fd_pauses_total"), 1)
+        accepted = value(m, "ksockd_connections_accepted_total",
+                         listener="hello")
+        self.assertGreater(accepted, 0)
+        self.assertLess(accepted, 100)
+        # again, on a kept-alive connection and a second one at once
+        host, port = d.address("metrics")
+        c1 = http.client.HTTPConnection(host, port, timeout=30)
+        c2 = http.client.HTTPConnection(host, port, timeout=30)
+        for c in (c1, c2, c1):
+            c.request("GET", "/metrics")
+            r = c.getresponse()
+            self.assertEqual(r.status, 200)
+            r.read()
+        c1.close()
+        c2.close()
+        for s in held:
+            s.close()
+        d.wait_for_log(r"descriptors available again", since=mark)
+
+    def test_fd_reserve_needs_max_connections(self):
+        rc, out = run_ksockd_conf(self.tmpdir, """
+            listeners = ( { name = "m"; address = "127.0.0.1"; port = 0;
+                            handler = "metrics"; fd_reserve = true; } );""")
+        self.assertNotEqual(rc, 0)
+        self.assertIn('listener "m": fd_reserve needs max_connections', out)
 
     def test_datagrams(self):
         d = self.start_daemon([
