@@ -238,10 +238,11 @@ def make_tls_creds(ctx, tmp, keys):
 
 # ---- the servers --------------------------------------------------------------
 
-def start_ksockd(ctx, transport, tmp, cred=None, workers=1):
+def start_ksockd(ctx, transport, tmp, cred=None, workers=1, alog=False):
     """ksockd with `workers` worker processes (1 unless a scenario of the
     workers dimension asks for more, so that the other scenarios compare one
-    event loop with one event loop)."""
+    event loop with one event loop); alog: with an access log (a line per
+    connection, written by the master) and a metrics listener."""
     if transport not in ("tcp", "unix", "tls", "udp"):
         raise Failure("ksockd: no %s transport here yet" % transport)
     conf = os.path.join(tmp, "ksockd.conf")
@@ -264,14 +265,19 @@ def start_ksockd(ctx, transport, tmp, cred=None, workers=1):
     else:
         lst = ('{ name = "echo"; protocol = "unix"; address = "%s"; '
                'handler = "echo"; backlog = 4096; }' % sock)
+    extra = ""
+    if alog:
+        extra = 'access_log = "%s"; ' % os.path.join(tmp, "access.log")
+        lst += (',\n  { name = "metrics"; address = "127.0.0.1"; port = 0; '
+                'handler = "metrics"; }')
     # log_level info: the only way to learn the ephemeral port; ksockd logs
     # nothing per connection at that level, and the log goes to a file.
     with open(conf, "w") as f:
         f.write('daemon: { plugin_dir = "%s"; log_level = "info"; '
-                'shutdown_timeout = 2; workers = %d; };\n'
+                'shutdown_timeout = 2; workers = %d; %s};\n'
                 'listeners = (\n  %s\n);\n' %
                 (os.path.join(ctx.builddir, "plugins", ".libs"), workers,
-                 lst))
+                 extra, lst))
     p = Proc([ctx.ksockd, "-f", "-c", conf], os.path.join(tmp, "ksockd.log"),
              cwd=tmp, name="ksockd")
     try:
@@ -505,6 +511,10 @@ def start_ksockd_2w(ctx, transport, tmp, cred=None):
     return start_ksockd(ctx, transport, tmp, cred=cred, workers=2)
 
 
+def start_ksockd_alog(ctx, transport, tmp, cred=None):
+    return start_ksockd(ctx, transport, tmp, cred=cred, alog=True)
+
+
 def start_nginx_1w(ctx, transport, tmp, cred=None):
     return start_nginx(ctx, transport, tmp, cred=cred, workers=1)
 
@@ -523,6 +533,11 @@ SERVERS = {
                            "ksockd, `echo` plugin, two worker processes "
                            "(`workers = 2`) accepting on one shared "
                            "listening socket (EPOLLEXCLUSIVE)"),
+    "ksockd-alog": ServerDef("ksockd-alog", start_ksockd_alog, ["ksockd"],
+                             "ksockd as `ksockd`, plus an access log "
+                             "(`access_log`, text: a line per connection "
+                             "through the master) and a metrics listener "
+                             "(not scraped)"),
     "echo-libev": ServerDef("echo-libev", start_echo_libev, ["echo_libev"],
                             "bench/echo-libev: minimal libev echo, one loop, "
                             "read once / write back (the floor)",

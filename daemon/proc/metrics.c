@@ -362,7 +362,7 @@ ks_metrics_render(const struct ks_metrics_src *src, size_t *len)
 	struct ks_stats *sums = NULL, daemon;
 	unsigned ids[KS_SB_LISTENERS];
 	uint32_t gen = __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE);
-	size_t n = 0, k;
+	size_t n = 0;
 	unsigned id;
 
 	*len = 0;
@@ -385,7 +385,6 @@ ks_metrics_render(const struct ks_metrics_src *src, size_t *len)
 	emit_master(&t, sb);
 	emit_certs(&t, src->conf);
 	free(sums);
-	(void)k;
 	if (t.failed || t.p == NULL) {
 		free(t.p);
 		return NULL;
