@@ -241,6 +241,7 @@ ks_master_spawn(struct ks_master *m, struct ks_conf *conf, unsigned number)
 		return -1;
 	}
 	if (pid == 0) {
+		free(w); /* the master's record, not the child's */
 		forget_master(m, conf);
 		spec.conf = conf;
 		spec.slot = ks_sb_slot(&m->sb, (unsigned)slot);
