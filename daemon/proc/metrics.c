@@ -377,15 +377,19 @@ ks_metrics_render(const struct ks_metrics_src *src, size_t *len)
 		rows[n].id = ids[n] = id;
 		n++;
 	}
-	if ((sums = calloc(n + 1, sizeof(*sums))) == NULL)
+	t.cap = 4096 + n * 4096; /* about what a listener takes */
+	if ((sums = calloc(n + 1, sizeof(*sums))) == NULL ||
+	    (t.p = malloc(t.cap)) == NULL) {
+		free(sums);
 		return NULL;
+	}
 	ks_sb_sum(sb, &daemon, ids, n, sums);
 	emit_listeners(&t, rows, sums, n);
 	emit_daemon(&t, &daemon);
 	emit_master(&t, sb);
 	emit_certs(&t, src->conf);
 	free(sums);
-	if (t.failed || t.p == NULL) {
+	if (t.failed) {
 		free(t.p);
 		return NULL;
 	}

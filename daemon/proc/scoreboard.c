@@ -185,7 +185,8 @@ ks_sb_sum(const struct ks_scoreboard *sb, struct ks_stats *daemon,
 			sched_yield();
 		if (daemon != NULL)
 			memset(daemon, 0, sizeof(*daemon));
-		memset(out, 0, n * sizeof(*out));
+		if (n > 0)
+			memset(out, 0, n * sizeof(*out));
 		top = __atomic_load_n(&h->hiwater, __ATOMIC_ACQUIRE);
 		/* slot 0 and row 0: the totals (slot 0's gauges are 0) */
 		for (i = 0; i < top && i < KS_SB_SLOTS; i++) {
