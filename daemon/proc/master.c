@@ -50,7 +50,6 @@
 #define BACKOFF_MAX 30.0    /* seconds */
 #define CLOSE_WAIT 5.0      /* seconds for workers to close listeners */
 #define STOP_MARGIN 10.0    /* beyond shutdown_timeout + grace: SIGKILL */
-#define STATUS_EVERY 10.0   /* seconds between STATUS= updates */
 
 /* One per process, and static: forked children find the master's state
  * reachable (LeakSanitizer), and signal handlers could find it. */
@@ -459,11 +458,7 @@ became_ready(struct ks_master *m)
 	ks_log(KS_LOG_INFO, "ready (%zu listeners, %u workers)",
 	       m->conf->nlisteners, ks_master_nworkers(m->conf));
 	ks_sd_notify("READY=1\nMAINPID=%d", (int)getpid());
-	ks_master_status(m);
-	if (ks_sd_watching()) {
-		ev_timer_set(&m->status_timer, STATUS_EVERY, STATUS_EVERY);
-		ev_timer_start(m->loop, &m->status_timer);
-	}
+	ks_master_status_start(m);
 }
 
 static struct ks_wrec *
@@ -709,55 +704,6 @@ signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	}
 }
 
-/* ---- status --------------------------------------------------------------- */
-
-void
-ks_master_status(struct ks_master *m)
-{
-	struct ks_stats sum;
-	double rate;
-	ev_tstamp now;
-	char when[64] = "never";
-	struct tm tm;
-	time_t t;
-
-	if (!ks_sd_watching() || m->conf == NULL)
-		return;
-	if (m->last_reload > 0) {
-		t = (time_t)m->last_reload;
-		localtime_r(&t, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-	}
-	/* accepted per second since the last update (every STATUS_EVERY s) */
-	ks_sb_sum(&m->sb, &sum, NULL, 0, NULL);
-	now = ev_now(m->loop);
-	if (m->status_at > 0 && now - m->status_at >= 1 &&
-	    sum.accepted >= m->status_accepted)
-		m->status_rate = (double)(sum.accepted - m->status_accepted) /
-				 (now - m->status_at);
-	if (m->status_at == 0 || now - m->status_at >= 1) {
-		m->status_at = now;
-		m->status_accepted = sum.accepted;
-	}
-	rate = m->status_rate;
-	ks_sd_notify("STATUS=%u workers (generation %u), %llu connections, "
-		     "%.1f accepted/s; last reload: %s%s",
-		     ks_master_count(m, m->conf, KS_W_READY),
-		     m->conf->generation, (unsigned long long)sum.active, rate,
-		     when,
-		     m->last_reload > 0 ? (m->last_reload_ok ? " (ok)"
-							     : " (failed)")
-					: "");
-}
-
-static void
-status_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	(void)loop;
-	(void)revents;
-	ks_master_status(KS_CONTAINER_OF(t, struct ks_master, status_timer));
-}
-
 /* ---- the daemon's life ---------------------------------------------------- */
 
 static void
@@ -788,7 +734,6 @@ watch(struct ks_master *m)
 	ev_init(&m->respawn_timer, respawn_cb);
 	ev_init(&m->stop_timer, stop_timer_cb);
 	ev_init(&m->kill_timer, kill_timer_cb);
-	ev_init(&m->status_timer, status_cb);
 	ks_alsink_watch(&m->alsink, m->loop);
 	ks_certs_watch(m);
 }

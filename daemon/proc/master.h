@@ -138,8 +138,12 @@ int ks_master_start_generation(struct ks_master *m, struct ks_lsock *passed);
 void ks_master_close_left(struct ks_master *m);
 /* Closes the current generation's sockets for good. */
 void ks_master_close_lsocks(struct ks_master *m);
-/* STATUS= for systemd. */
+/* ---- status.c ---- */
+
+/* STATUS= for systemd, now. */
 void ks_master_status(struct ks_master *m);
+/* The daemon is ready: STATUS= now and every 10 s. */
+void ks_master_status_start(struct ks_master *m);
 /* Forked children other than workers (configuration checks): reset what
  * the master's loop left them, signals unblocked. */
 void ks_master_child_reset(struct ks_master *m);
