@@ -1,6 +1,8 @@
 #include "config.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +50,26 @@ idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
 	(void)revents;
 }
 
+/* The process's resident memory, for the metrics: one pread a second. */
+static void
+sample_resident(struct ks_worker *wk)
+{
+	unsigned long long size, resident;
+	char buf[128];
+	ssize_t n;
+
+	if (wk->statm_fd < 0 &&
+	    (wk->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC)) < 0)
+		return;
+	n = pread(wk->statm_fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	if (sscanf(buf, "%llu %llu", &size, &resident) == 2)
+		wk->stats->resident_bytes =
+			resident * (unsigned long long)sysconf(_SC_PAGESIZE);
+}
+
 static void
 sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -59,6 +81,8 @@ sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	for (c = wk->conns; c != NULL; c = c->next)
 		ks_conn_hibernate_idle(c, now);
 	wk->stats->buffer_bytes = wk->pool.used;
+	if (wk->metrics != NULL)
+		sample_resident(wk);
 }
 
 /* Right before the loop blocks, after libev has told the kernel what it
@@ -85,6 +109,7 @@ ks_worker_init(struct ks_worker *wk, struct ev_loop *loop, size_t stack_size)
 	wk->loop = loop;
 	wk->stats = &wk->own_stats;
 	wk->lstats = NULL;
+	wk->statm_fd = -1;
 	wk->excl_epfd = -1;
 	ks_list_init(&wk->listeners);
 	wk->fd_reserve_from = 1 << 30; /* until ks_admit_init_worker */
@@ -131,6 +156,9 @@ ks_worker_destroy(struct ks_worker *wk)
 	ks_bufpool_destroy(&wk->pool);
 	free(wk->excl_fds);
 	wk->excl_fds = NULL;
+	if (wk->statm_fd >= 0)
+		close(wk->statm_fd);
+	wk->statm_fd = -1;
 	wk->nexcl = 0;
 	ev_set_loop_release_cb(wk->loop, NULL, NULL);
 }

@@ -80,6 +80,7 @@ struct ks_stats {
 	/* gauges */
 	uint64_t active; /* connections (and udp sessions) open now */
 	uint64_t buffer_bytes; /* connection buffer memory now (pool.used) */
+	uint64_t resident_bytes; /* the process's resident memory (daemon) */
 };
 
 #define KS_STATS_N (sizeof(struct ks_stats) / sizeof(uint64_t))
@@ -124,6 +125,7 @@ struct ks_worker {
 	 * daemon. */
 	struct ks_alog *alog;
 	const struct ks_metrics_src *metrics;
+	int statm_fd;       /* /proc/self/statm, for resident_bytes; -1 */
 	/* Draining: no new connections or udp sessions; what runs finishes.
 	 * Stopping (the daemon stops, as opposed to a reload retiring this
 	 * worker): udp sessions lose their socket at once too. */

@@ -134,6 +134,10 @@ static const struct family daemon_families[] = {
 	FAM("ksockd_buffer_memory_bytes", "gauge",
 	    "Memory the connections' buffers hold now, over every worker "
 	    "(updated once a second).", S1(buffer_bytes)),
+	FAM("ksockd_workers_resident_bytes", "gauge",
+	    "Resident memory of the worker processes, added up (updated "
+	    "once a second; pages they share are counted in each).",
+	    S1(resident_bytes)),
 };
 
 /* Crash signals always shown (0 until one happens); others when seen. */

@@ -115,6 +115,10 @@ class MetricsTest(KsTestCase):
                                       listener="metrics"), 1)
         self.assertEqual(value(m, "ksockd_workers"), 2)
         self.assertEqual(value(m, "ksockd_config_generation"), 1)
+        # sampled once a second by each worker
+        m = scrape_until(d, lambda m: value(
+            m, "ksockd_workers_resident_bytes") > 0)
+        self.assertGreater(value(m, "ksockd_workers_resident_bytes"), 100000)
         # Who accepted what, from the workers' own debug lines: the sum
         # the metrics show is over both.
         # (The log is read by a thread of the harness: wait for it.)
