@@ -3,7 +3,9 @@
  * that every worker writes its lines into, and the file the master
  * appends them to.  The master opens the file (as the user it runs as,
  * before any worker could), reopens it on SIGUSR1 after logrotate moved
- * it, and switches files when a reload names another.  Internal to proc/.
+ * it, and switches files when a reload names another.  What it reads
+ * waits up to 0.1 s in a buffer, so that the file gets a few large writes
+ * instead of one per worker wake-up.  Internal to proc/.
  */
 #ifndef KS_ALSINK_H
 #define KS_ALSINK_H
@@ -19,7 +21,10 @@ struct ks_alsink {
 	char *path;         /* its name, for SIGUSR1 */
 	int next_fd;        /* a reload's file until it commits; -1 */
 	char *next_path;
+	char *buf;          /* lines read, not written yet (WBUF_SIZE) */
+	size_t len;
 	ev_io rio;
+	ev_timer flush_timer; /* writes buf out FLUSH_DELAY after a read */
 	struct ev_loop *loop; /* NULL until ks_alsink_watch */
 };
 

@@ -140,6 +140,8 @@ unwatch(struct ks_master *m)
 	ev_timer_stop(m->loop, &m->cert_timer);
 	if (ev_is_active(&m->alsink.rio))
 		ev_io_stop(m->loop, &m->alsink.rio);
+	if (ev_is_active(&m->alsink.flush_timer))
+		ev_timer_stop(m->loop, &m->alsink.flush_timer);
 }
 
 /* In a forked child: the master's watchers, loop and descriptors are not
