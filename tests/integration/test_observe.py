@@ -230,6 +230,52 @@ class AccessLogTest(KsTestCase):
         for line in lines:
             self.assertRegex(line, TEXT_RE)
 
+    def test_stalled_master_costs_lines_not_service(self):
+        """A master that cannot write (stopped here, as behind a stalled
+        disk): the worker serves on, buffers what the pipe will not take,
+        then drops lines, counts them and says so; every line is either in
+        the file or counted."""
+        import http.client
+        log = os.path.join(self.tmpdir, "access.log")
+        name = "e" * 1800  # 2 KiB lines: the 2 MiB of pipe and buffer
+        d = self.start_daemon([                 # hold about 1100
+            {"name": name, "handler": "echo"},
+            {"name": "marker", "handler": "echo"},
+            {"name": "metrics", "handler": "metrics"}],
+            access_log=log, workers=1)
+        n = 1500
+        os.kill(d.proc.pid, signal.SIGSTOP)
+        try:
+            for i in range(n):
+                s = d.connect(name, track=False)
+                s.sendall(b"z\n")
+                s.shutdown(socket.SHUT_WR)
+                self.assertEqual(recv_until_eof(s), b"z\n")
+                s.close()
+            d.wait_for_log(r"access log: \d+ bytes wait for the master "
+                           r"to write them: dropping lines")
+        finally:
+            os.kill(d.proc.pid, signal.SIGCONT)
+        # Lines keep their order: once the marker's is in the file, every
+        # line before it that was not dropped is there too.
+        s = d.connect("marker")
+        self.assertEqual(ask(s, "m"), "m")
+        s.close()
+        deadline = time.monotonic() + 60
+        while not any("listener=marker " in l for l in read_lines(log)) \
+                and time.monotonic() < deadline:
+            time.sleep(0.02)
+        host, port = d.address("metrics")
+        c = http.client.HTTPConnection(host, port, timeout=30)
+        c.request("GET", "/metrics")
+        body = c.getresponse().read().decode()
+        c.close()
+        dropped = int(re.search(r"^ksockd_access_log_dropped_total (\d+)",
+                                body, re.M)[1])
+        echo = [l for l in read_lines(log) if "listener=%s " % name in l]
+        self.assertGreater(dropped, 0)
+        self.assertEqual(len(echo) + dropped, n)
+
     def test_shipped_logrotate_config(self):
         """conf/ksockd.logrotate is what logrotate accepts (a dry run on
         a copy naming a file of this test)."""
