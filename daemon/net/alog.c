@@ -20,6 +20,9 @@
 #include "util.h"
 #include "worker.h"
 
+_Static_assert(KS_ALOG_LINE <= PIPE_BUF,
+	       "a line must go into the pipe in one atomic write");
+
 const char *
 ks_close_reason_name(int reason)
 {
@@ -276,7 +279,8 @@ chunk(const struct ks_alog *a)
 		return n;
 	while (n > 0 && a->buf[n - 1] != '\n')
 		n--;
-	return n;
+	/* (never: a line is at most KS_ALOG_LINE bytes) */
+	return n > 0 ? n : KS_MIN(a->len, (size_t)PIPE_BUF);
 }
 
 /* 0: all written; 1: the pipe is full; -1: it is broken (logged). */
