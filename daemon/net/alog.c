@@ -207,13 +207,15 @@ ks_alog_format(const struct ks_alog_rec *r, bool json, char *buf)
 
 /* ---- buffering and writing ------------------------------------------------ */
 
+/* The pipe has room again. */
 static void
 wio_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct ks_alog *a = KS_CONTAINER_OF(w, struct ks_alog, wio);
 
-	(void)loop;
 	(void)revents;
+	ev_ref(loop);
+	ev_io_stop(loop, &a->wio);
 	ks_alog_flush(a);
 }
 
@@ -311,8 +313,10 @@ write_out(struct ks_alog *a)
 		}
 		off += (size_t)w;
 	}
-	memmove(a->buf, a->buf + off, a->len - off);
-	a->len -= off;
+	if (off > 0) {
+		memmove(a->buf, a->buf + off, a->len - off);
+		a->len -= off;
+	}
 	return rc;
 }
 
@@ -321,16 +325,13 @@ ks_alog_flush(struct ks_alog *a)
 {
 	struct ev_loop *loop = a->wk->loop;
 
-	if (a->len == 0)
+	/* Nothing to write, or the pipe is full and wio_cb will say when it
+	 * is not (no write per loop iteration just to hear EAGAIN). */
+	if (a->len == 0 || ev_is_active(&a->wio))
 		return;
 	if (write_out(a) == 1) {
-		if (!ev_is_active(&a->wio)) {
-			ev_io_start(loop, &a->wio);
-			ev_unref(loop); /* not a reason to keep running */
-		}
-	} else if (ev_is_active(&a->wio)) {
-		ev_ref(loop);
-		ev_io_stop(loop, &a->wio);
+		ev_io_start(loop, &a->wio);
+		ev_unref(loop); /* not a reason to keep running */
 	}
 }
 
