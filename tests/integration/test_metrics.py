@@ -195,6 +195,66 @@ class MetricsTest(KsTestCase):
                                listener="tls", reason="error"), 1)
         held.close()
 
+    def test_tls_failure_reasons(self):
+        """Each reason of ksockd_tls_handshake_failures_total from a real
+        client doing that."""
+        gnutls_cli = shutil.which("gnutls-cli")
+        if gnutls_cli is None:
+            self.skipTest("gnutls-cli is not installed")
+        c = tlscerts.certs()
+        d = self.start_daemon([
+            {"name": "tls", "handler": "echo", "handshake_timeout": 1,
+             "tls": {"certificate": c.rsa_cert, "key": c.rsa_key}},
+            {"name": "mtls", "handler": "echo",
+             "tls": {"certificate": c.rsa_cert, "key": c.rsa_key,
+                     "client_ca": c.client_ca, "verify_client": "require"}},
+            METRICS])
+        # eof: connects and goes
+        s = d.connect("tls")
+        s.close()
+        # protocol: not TLS at all
+        s = d.connect("tls")
+        s.sendall(b"hello?\r\n")
+        recv_until_eof(s)
+        s.close()
+        # timeout: says nothing for handshake_timeout
+        s = d.connect("tls")
+        self.assertEqual(recv_until_eof(s), b"")
+        s.close()
+        # alert: a client that does not trust the certificate
+        host, port = d.address("tls")
+        p = subprocess.run([gnutls_cli, "--x509cafile", c.client_ca,
+                            "-p", str(port), host], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=60)
+        self.assertNotEqual(p.returncode, 0)
+        # certificate: a client certificate client_ca did not sign
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(c.ca)
+        ctx.load_cert_chain(c.untrusted_cert, c.untrusted_key)
+        raw = d.connect("mtls")
+        try:
+            t = ctx.wrap_socket(raw, server_hostname="localhost")
+            t.sendall(b"x\n")
+            t.recv(10)
+        except (ssl.SSLError, ConnectionError):
+            pass
+        raw.close()
+
+        def reason(m, listener, r):
+            return value(m, "ksockd_tls_handshake_failures_total",
+                         listener=listener, reason=r)
+        m = scrape_until(d, lambda m: reason(m, "mtls", "certificate") >= 1
+                         and reason(m, "tls", "alert") >= 1)
+        for r in ("eof", "protocol", "timeout", "alert"):
+            self.assertEqual(reason(m, "tls", r), 1, r)
+        self.assertEqual(reason(m, "tls", "certificate"), 0)
+        self.assertEqual(reason(m, "mtls", "certificate"), 1)
+        self.assertEqual(value(m, "ksockd_timeouts_total", listener="tls",
+                               kind="handshake"), 1)
+        self.assertEqual(value(m, "ksockd_tls_handshakes_total",
+                               listener="tls"), 0)
+
     def test_a_crashed_worker_keeps_its_counts(self):
         d = self.start_daemon([{"name": "echo", "handler": "echo"},
                                {"name": "proc", "handler": plugin_so("proc")},
