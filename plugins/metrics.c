@@ -37,8 +37,6 @@
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define METRICS_DATE_LEN 40        /* "Sun, 06 Nov 1994 08:49:37 GMT" + room */
 #define METRICS_MAX_BLANK 8        /* empty lines tolerated before a request */
-#define METRICS_LINGER_TIMEOUT 2.0 /* s: see metrics_linger */
-#define METRICS_LINGER_MAX (256u * 1024u) /* bytes dropped at most */
 
 struct metrics {
 	const char *path; /* owned by the options; valid until fini */
@@ -326,30 +324,6 @@ refuse:
 	return metrics_error(out, a);
 }
 
-/* Closing right after an answer while the client is still sending (the
- * rest of a refused request, pipelined requests after a "close") would
- * make the kernel reset the connection, and a reset can destroy the
- * answer before the client has read it.  So: half-close, then drop what
- * still comes until the client closes too, for a bounded time and
- * amount. */
-static void
-metrics_linger(ks_conn *conn, ks_rchan *in, ks_wchan *out)
-{
-	size_t dropped = 0, n;
-	const void *p;
-
-	if (ks_shutdown(out) != KS_OK)
-		return;
-	ks_conn_set_timeout(conn, METRICS_LINGER_TIMEOUT);
-	while (dropped < METRICS_LINGER_MAX &&
-	       ks_read_peek(in, 1, &p) == KS_OK) {
-		n = ks_read_buffered(in);
-		if (ks_read_skip(in, n) != KS_OK)
-			return;
-		dropped += n;
-	}
-}
-
 static int
 metrics_handle(ks_conn *conn, ks_rchan *in, ks_wchan *out, void *state)
 {
@@ -365,7 +339,9 @@ metrics_handle(ks_conn *conn, ks_rchan *in, ks_wchan *out, void *state)
 			    ks_strerror(rc));
 		return rc == KS_EOF ? 0 : rc;
 	}
-	metrics_linger(conn, in, out);
+	/* An answer that closes: the core's lingering close (at most 2 s and
+	 * 1 MiB, whatever the client does) keeps a reset from destroying it
+	 * while the client still sends. */
 	return 0;
 }
 
