@@ -588,24 +588,16 @@ void
 ks_conf_key_fd_reserve(struct ks_conf_parse *p, const config_setting_t *g,
 		       const char *ctx, void *obj)
 {
-	const config_setting_t *s = config_setting_get_member(g, "fd_reserve");
 	struct ks_lconf *lc = obj;
-	int v;
 
-	if (s == NULL)
-		return;
-	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-		ks_conf_err(p, s, "%s: fd_reserve must be true or false", ctx);
-		return;
+	if (ks_conf_get_bool(p, g, ctx, "fd_reserve", &lc->fd_reserve) > 0 &&
+	    lc->fd_reserve && lc->max_connections <= 0) {
+		ks_conf_err(p, config_setting_get_member(g, "fd_reserve"),
+			    "%s: fd_reserve needs max_connections: it bounds "
+			    "what the listener takes from the descriptor "
+			    "reserve", ctx);
+		lc->fd_reserve = false;
 	}
-	v = config_setting_get_bool(s);
-	if (v && lc->max_connections <= 0) {
-		ks_conf_err(p, s, "%s: fd_reserve needs max_connections: it "
-			    "bounds what the listener takes from the "
-			    "descriptor reserve", ctx);
-		return;
-	}
-	lc->fd_reserve = v != 0;
 }
 
 /* The master opens (and creates) the file when it starts a generation:

@@ -108,7 +108,6 @@ ks_worker_init(struct ks_worker *wk, struct ev_loop *loop, size_t stack_size)
 	memset(wk, 0, sizeof(*wk));
 	wk->loop = loop;
 	wk->stats = &wk->own_stats;
-	wk->lstats = NULL;
 	wk->statm_fd = -1;
 	wk->excl_epfd = -1;
 	ks_list_init(&wk->listeners);

@@ -273,16 +273,16 @@ ks_alog_conn(struct ks_alog *a, const struct ks_conn *c)
 /* How much of the buffer's head goes in one write: whole lines, at most
  * PIPE_BUF bytes (the kernel writes that much into a pipe at once). */
 static size_t
-chunk(const struct ks_alog *a)
+chunk(const char *buf, size_t len)
 {
-	size_t n = KS_MIN(a->len, (size_t)PIPE_BUF);
+	size_t n = KS_MIN(len, (size_t)PIPE_BUF);
 
-	if (n == a->len)
+	if (n == len)
 		return n;
-	while (n > 0 && a->buf[n - 1] != '\n')
+	while (n > 0 && buf[n - 1] != '\n')
 		n--;
 	/* (never: a line is at most KS_ALOG_LINE bytes) */
-	return n > 0 ? n : KS_MIN(a->len, (size_t)PIPE_BUF);
+	return n > 0 ? n : KS_MIN(len, (size_t)PIPE_BUF);
 }
 
 /* 0: all written; 1: the pipe is full; -1: it is broken (logged). */
@@ -294,11 +294,7 @@ write_out(struct ks_alog *a)
 	int rc = 0;
 
 	while (off < a->len) {
-		struct ks_alog view = *a;
-
-		view.buf += off;
-		view.len -= off;
-		n = chunk(&view);
+		n = chunk(a->buf + off, a->len - off);
 		w = write(a->fd, a->buf + off, n);
 		if (w < 0 && errno == EINTR)
 			continue;

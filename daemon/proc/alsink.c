@@ -289,8 +289,9 @@ void
 ks_alsink_forget(struct ks_alsink *s, bool keep_write)
 {
 	/* (a child: the files are the master's) */
-	if (s->fd >= 0 && s->loop != NULL)
+	if (s->fd >= 0)
 		close(s->fd);
+	s->fd = -1;
 	if (s->next_fd >= 0)
 		close(s->next_fd);
 	s->next_fd = -1;

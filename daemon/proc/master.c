@@ -311,12 +311,9 @@ ks_master_count_all(const struct ks_master *m, const struct ks_conf *conf)
 unsigned long long
 ks_master_connections(const struct ks_master *m)
 {
-	const struct ks_wrec *w;
 	struct ks_stats sum;
 
-	memset(&sum, 0, sizeof(sum));
-	for (w = m->workers; w != NULL; w = w->next)
-		ks_sb_add(ks_sb_slot(&m->sb, w->slot), &sum);
+	ks_sb_sum(&m->sb, &sum, NULL, 0, NULL);
 	return (unsigned long long)sum.active;
 }
 

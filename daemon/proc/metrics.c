@@ -191,13 +191,15 @@ emit(struct text *t, const char *fmt, ...)
 static void
 emit_value(struct text *t, const char *v)
 {
-	for (; *v != '\0'; v++) {
-		if (*v == '\\' || *v == '"')
-			emit(t, "\\%c", *v);
-		else if (*v == '\n')
-			emit(t, "\\n");
-		else
-			emit(t, "%c", *v);
+	size_t n;
+
+	for (;;) {
+		n = strcspn(v, "\\\"\n");
+		emit(t, "%.*s", (int)n, v);
+		if (v[n] == '\0')
+			return;
+		emit(t, "\\%c", v[n] == '\n' ? 'n' : v[n]);
+		v += n + 1;
 	}
 }
 
@@ -216,7 +218,6 @@ value(const struct ks_stats *s, size_t idx)
 
 struct lrow {
 	char name[KS_SB_NAME];
-	unsigned id;
 };
 
 static void
@@ -378,7 +379,7 @@ ks_metrics_render(const struct ks_metrics_src *src, size_t *len)
 			continue;
 		memcpy(rows[n].name, h->dir[id].name, KS_SB_NAME);
 		rows[n].name[KS_SB_NAME - 1] = '\0';
-		rows[n].id = ids[n] = id;
+		ids[n] = id;
 		n++;
 	}
 	t.cap = 4096 + n * 4096; /* about what a listener takes */

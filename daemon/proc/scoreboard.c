@@ -166,12 +166,6 @@ ks_sb_release(struct ks_scoreboard *sb, unsigned i)
 }
 
 void
-ks_sb_add(const struct ks_slot *s, struct ks_stats *sum)
-{
-	add_stats(sum, &s->stats, 1);
-}
-
-void
 ks_sb_sum(const struct ks_scoreboard *sb, struct ks_stats *daemon,
 	  const unsigned *ids, size_t n, struct ks_stats *out)
 {

@@ -142,11 +142,6 @@ ks_sb_totals(const struct ks_scoreboard *sb)
 {
 	return &ks_sb_slot(sb, 0)->stats;
 }
-/* Adds a live slot's counters to *sum, gauges included.  (The master
- * walks its own list of workers: reading every slot would bring every
- * page of the region into memory.) */
-void ks_sb_add(const struct ks_slot *s, struct ks_stats *sum);
-
 static inline enum ks_slot_state
 ks_slot_state(const struct ks_slot *s)
 {

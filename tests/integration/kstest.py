@@ -226,6 +226,14 @@ def connect_from(addr, source="127.0.0.1", timeout=30):
     return s
 
 
+def closed_by_daemon(s):
+    """True once the daemon has closed (EOF or reset) without a byte."""
+    try:
+        return s.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
 def tls_client_hello():
     """The bytes of a TLS ClientHello (Python's ssl, no verification),
     with the in-memory TLS object and its BIOs to go on with:

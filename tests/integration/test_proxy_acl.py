@@ -34,14 +34,7 @@ def v2_inet6(src, dst, sport, dport, tlvs=b""):
 
 
 connect_from = kstest.connect_from
-
-
-def closed_by_daemon(s):
-    """True once the daemon has closed (EOF or reset) without a byte."""
-    try:
-        return s.recv(1) == b""
-    except ConnectionResetError:
-        return True
+closed_by_daemon = kstest.closed_by_daemon
 
 
 class ProxyProtocol(kstest.KsTestCase):
